@@ -1,0 +1,3 @@
+"""posdoctor: keeps fleets of CUP-style POS terminals working."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,7 @@
+"""CLI commands: admin (filled in by its owner)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

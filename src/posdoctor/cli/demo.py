@@ -1,0 +1,7 @@
+"""CLI commands: demo (filled in by its owner)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

@@ -1,0 +1,1 @@
+"""posdoctor.crypto"""

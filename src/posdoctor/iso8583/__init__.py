@@ -1,0 +1,1 @@
+"""posdoctor.iso8583"""
