@@ -1,0 +1,36 @@
+"""``Store``: the one facade services use to reach the database.
+
+Conventions: ``get_*`` raises :class:`NotFound`; ``find_*`` returns None; ``add_*``
+raises :class:`AlreadyExists` for a taken key and :class:`InvalidValue` for bad input.
+Rows come back as detached model objects (attributes loaded; changing them changes
+nothing). Each method is its own transaction; ``apply_host_batch`` groups many writes
+into one. Writes on SQLite take the write lock up front (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+from posdoctor.store.cards import CardsMixin, rule_matches
+from posdoctor.store.evidence import EvidenceMixin
+from posdoctor.store.registry import RegistryMixin
+
+
+class Store(RegistryMixin, CardsMixin, EvidenceMixin):
+    """``Store(engine, lmk)``; usually built by ``posdoctor.store.db.open_store``.
+
+    Registry: ``add_merchant``, ``get_merchant``, ``list_merchants``,
+    ``set_merchant_status``, ``add_device``, ``get_device``, ``add_terminal``,
+    ``get_terminal``, ``list_terminals``, ``terminals_by_serial``, ``update_terminal``,
+    ``set_terminal_keys``, ``get_terminal_keys``, ``terminal_key_rows``.
+
+    Issuer: ``add_account``, ``get_account``, ``add_card``, ``find_card_by_pan``,
+    ``find_card_by_hash``, ``get_card``, ``card_pin``, ``pan_hash``, ``set_card_status``,
+    ``card_spent_since``, ``add_decline_rule``, ``decline_rules``,
+    ``match_decline_rule``, ``set_decline_rule_active``.
+
+    Evidence: ``record_journal``, ``record_events``, ``apply_host_batch``, ``journal``,
+    ``events``, ``find_txn``, ``get_txn``, ``find_txns_by_rrn``, ``txns_in_batch``,
+    ``txns``, ``find_batch``, ``batches``, ``reversals``.
+    """
+
+
+__all__ = ["Store", "rule_matches"]
