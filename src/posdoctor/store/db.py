@@ -9,6 +9,7 @@ writers wait for each other (up to the busy timeout) instead of failing half way
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,13 +90,22 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Concurrent callers are serialised (SQLite write lock, PostgreSQL advisory lock), so
     a host and a CLI starting together on an empty database do not collide.
     """
+    _run_alembic(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str = "base") -> None:
+    """Undo migrations down to ``revision`` (``"base"``: drop every table)."""
+    _run_alembic(engine, command.downgrade, revision)
+
+
+def _run_alembic(engine: Engine, action: Callable[[Config, str], None], revision: str) -> None:
     config = alembic_config()
     with engine.connect().execution_options(**{WRITE_OPTION: True}) as conn:
         with conn.begin():
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
             config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            action(config, revision)
 
 
 def open_store(

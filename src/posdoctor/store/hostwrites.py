@@ -1,9 +1,10 @@
 """Applying a batch of host writes inside one session (one transaction).
 
-Writes are applied in list order. Consecutive journal rows and events are inserted
-with one executemany each. A transaction whose (tid, batch_no, stan, kind) is already
-stored is skipped inside a savepoint and reported as a duplicate, so one repeated
-message cannot make the whole group commit fail.
+Writes are applied in list order, except that journal rows, events and new
+transactions are queued and inserted many at a time (one statement each) before the
+next write of another kind and at the end. A transaction whose (tid, batch_no, stan,
+kind) is already stored or earlier in the batch is skipped and reported as a
+duplicate, so one repeated message cannot make the whole group commit fail.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -40,14 +41,18 @@ from posdoctor.store.records import (
 from posdoctor.store.registry import store_keys
 
 
+_KEY_CHUNK = 500
+
+
 class _Applier:
     def __init__(self, session: Session) -> None:
         self.session = session
         self.result = BatchResult()
-        self._bulk_type: type | None = None
-        self._bulk_rows: list[dict[str, Any]] = []
+        self._journal: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._txns: list[TxnRecord] = []
+        self._txn_keys: set[TxnKey] = set()
         self._handlers: dict[type, Callable[[Any], None]] = {
-            TxnRecord: self._txn,
             TxnStatusChange: self._txn_status,
             BalanceChange: self._balance,
             ReversalRecord: self._reversal,
@@ -61,35 +66,93 @@ class _Applier:
 
     def apply(self, writes: Sequence[HostWrite]) -> BatchResult:
         for write in writes:
-            if isinstance(write, (JournalRecord, EventRecord)):
-                self._queue_bulk(write)
-                continue
-            self._flush_bulk()
-            handler = self._handlers.get(type(write))
-            if handler is None:
-                raise TypeError(f"apply_host_batch: unsupported write {type(write).__name__}")
-            handler(write)
+            if isinstance(write, JournalRecord):
+                self._journal.append(asdict(write))
+            elif isinstance(write, EventRecord):
+                self._events.append(asdict(write))
+            elif isinstance(write, TxnRecord):
+                self._queue_txn(write)
+            else:
+                handler = self._handlers.get(type(write))
+                if handler is None:
+                    raise TypeError(f"apply_host_batch: unsupported write {type(write).__name__}")
+                self._flush_queued()  # later writes may refer to queued transactions
+                handler(write)
             self.result.written += 1
-        self._flush_bulk()
+        self._flush_queued()
         self.result.written -= len(self.result.duplicates) + len(self.result.missing)
         return self.result
 
-    # --- journal and events: executemany ----------------------------------------------
-    def _queue_bulk(self, write: JournalRecord | EventRecord) -> None:
-        if self._bulk_type is not type(write):
-            self._flush_bulk()
-            self._bulk_type = type(write)
-        self._bulk_rows.append(asdict(write))
+    # --- journal, events, transactions: inserted many at a time -------------------------
+    def _flush_queued(self) -> None:
+        if self._journal:
+            self.session.execute(insert(JournalEntry), self._journal)
+            self._journal = []
+        if self._events:
+            self.session.execute(insert(Event), self._events)
+            self._events = []
+        if self._txns:
+            self._insert_txns(self._txns)
+            self._txns, self._txn_keys = [], set()
 
-    def _flush_bulk(self) -> None:
-        if self._bulk_rows:
-            model = JournalEntry if self._bulk_type is JournalRecord else Event
-            self.session.execute(insert(model), self._bulk_rows)
-            self.result.written += len(self._bulk_rows)
-        self._bulk_rows = []
-        self._bulk_type = None
+    def _queue_txn(self, txn: TxnRecord) -> None:
+        check_txn(txn.kind, txn.status)
+        if txn.orig is not None and txn.orig in self._txn_keys:
+            self._flush_queued()  # the original needs its id first
+        if txn.key in self._txn_keys:
+            self.result.duplicates.append(txn.key)
+            return
+        self._txns.append(txn)
+        self._txn_keys.add(txn.key)
 
-    # --- transactions -------------------------------------------------------------------
+    def _stored_keys(self, keys: list[TxnKey]) -> set[TxnKey]:
+        found: set[TxnKey] = set()
+        columns = tuple_(Txn.tid, Txn.batch_no, Txn.stan, Txn.kind)
+        for start in range(0, len(keys), _KEY_CHUNK):
+            chunk = [(k.tid, k.batch_no, k.stan, k.kind) for k in keys[start : start + _KEY_CHUNK]]
+            rows = self.session.execute(
+                select(Txn.tid, Txn.batch_no, Txn.stan, Txn.kind).where(columns.in_(chunk))
+            )
+            found.update(TxnKey(*row) for row in rows)
+        return found
+
+    def _insert_txns(self, txns: list[TxnRecord]) -> None:
+        stored = self._stored_keys([t.key for t in txns])
+        fresh = [t for t in txns if t.key not in stored]
+        self.result.duplicates.extend(t.key for t in txns if t.key in stored)
+        if not fresh:
+            return
+        rows = [self._txn_values(t) for t in fresh]
+        try:
+            with self.session.begin_nested():
+                ids = self.session.scalars(
+                    insert(Txn).returning(Txn.id, sort_by_parameter_order=True), rows
+                ).all()
+        except IntegrityError:  # another writer raced us: go row by row
+            for txn, row in zip(fresh, rows, strict=True):
+                self._insert_one_txn(txn, row)
+            return
+        for txn, txn_id in zip(fresh, ids, strict=True):
+            self.result.txn_ids[txn.key] = txn_id
+
+    def _txn_values(self, txn: TxnRecord) -> dict[str, Any]:
+        values = asdict(txn)
+        orig = values.pop("orig")
+        values["orig_txn_id"] = self._txn_id(TxnKey(**orig)) if orig else None
+        return values
+
+    def _insert_one_txn(self, txn: TxnRecord, row: dict[str, Any]) -> None:
+        try:
+            with self.session.begin_nested():
+                txn_id = self.session.scalar(insert(Txn).values(**row).returning(Txn.id))
+        except IntegrityError:
+            if self._txn_id(txn.key) is None:
+                raise
+            self.result.duplicates.append(txn.key)
+            return
+        assert txn_id is not None
+        self.result.txn_ids[txn.key] = txn_id
+
     def _txn_id(self, key: TxnKey) -> int | None:
         if key in self.result.txn_ids:
             return self.result.txn_ids[key]
@@ -99,22 +162,6 @@ class _Applier:
                 Txn.stan == key.stan, Txn.kind == key.kind,
             )
         )
-
-    def _txn(self, txn: TxnRecord) -> None:
-        check_txn(txn.kind, txn.status)
-        values = asdict(txn)
-        orig = values.pop("orig")
-        values["orig_txn_id"] = self._txn_id(TxnKey(**orig)) if orig else None
-        try:
-            with self.session.begin_nested():
-                txn_id = self.session.scalar(insert(Txn).values(**values).returning(Txn.id))
-        except IntegrityError:
-            if self._txn_id(txn.key) is None:
-                raise
-            self.result.duplicates.append(txn.key)
-            return
-        assert txn_id is not None
-        self.result.txn_ids[txn.key] = txn_id
 
     def _txn_status(self, change: TxnStatusChange) -> None:
         check_txn(None, change.status)
