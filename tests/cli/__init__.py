@@ -1,0 +1,1 @@
+"""Tests of posdoctor.cli (a package so test module names cannot clash with other directories)."""
