@@ -1,0 +1,36 @@
+"""Retrieval reference numbers (field 37), authorisation codes (38) and row ids."""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from datetime import datetime
+
+
+class Identifiers:
+    """RRN = day of year (3) + a 9-digit number: second of day x 10,000 + sequence.
+
+    The number never goes down within a day, so a burst of more than 10,000 a second
+    borrows from the following seconds instead of repeating; a restart takes longer
+    than a second, so a new process never meets the previous one's numbers.
+    """
+
+    def __init__(self) -> None:
+        self._day = -1
+        self._last = -1
+        self._auth = itertools.count(secrets.randbelow(900_000))
+
+    def next_rrn(self, now: datetime) -> str:
+        day = now.timetuple().tm_yday
+        if day != self._day:
+            self._day, self._last = day, -1
+        floor = (now.hour * 3600 + now.minute * 60 + now.second) * 10_000
+        self._last = max(self._last + 1, floor)
+        return f"{day:03d}{self._last % 1_000_000_000:09d}"
+
+    def next_auth_code(self) -> str:
+        return f"{next(self._auth) % 1_000_000:06d}"
+
+    @staticmethod
+    def new_txn_id() -> str:
+        return secrets.token_hex(8)

@@ -1,0 +1,226 @@
+"""The acquiring host's TCP server: connections, frames, the pipeline, clean stops.
+
+One task per connection reads length-prefixed frames and runs each through the
+pipeline in turn (answers leave in request order). Short connections (one message,
+then the terminal closes) and persistent ones are both served; an idle connection is
+closed after `idle_timeout_s`. A frame announcing more than `max_frame` bytes, a
+truncated frame or a stalled one closes only its own connection, with an event. The
+connection task is the error boundary: whatever escapes the pipeline becomes an
+event and a closed connection, never a stopped server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.host.config import HostConfig
+from posdoctor.host.context import Context, Session
+from posdoctor.host.identifiers import Identifiers
+from posdoctor.host.issuer import TestIssuer
+from posdoctor.host.ledger import Committer, Ledger
+from posdoctor.host.persist import StoreSource
+from posdoctor.host.pipeline import HostEnv, run_pipeline
+from posdoctor.host.registry import Registry, RegistrySource
+from posdoctor.host.route import Route
+from posdoctor.host.routes import CLOSING, INBOUND, ROUTES
+from posdoctor.iso8583.errors import FrameError
+from posdoctor.iso8583.framing import PREFIX_LEN, ProcessingRequirement, split_length
+from posdoctor.store import Store
+from posdoctor.store.records import EventRecord
+
+log = logging.getLogger(__name__)
+STOP_GRACE_S = 5.0
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class HostServer:
+    """`HostServer(store, hsm, config)`; `await start()` -> (host, port); `await stop()`."""
+
+    def __init__(
+        self,
+        store: Store,
+        hsm: SoftHSM,
+        config: HostConfig | None = None,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        routes: Mapping[str, Route] = ROUTES,
+        source: RegistrySource | None = None,
+        committer: Committer | None = None,
+    ) -> None:
+        self.config = config or HostConfig()
+        self.store = store
+        self.clock = clock
+        registry = Registry(source or StoreSource(store))
+        ledger = Ledger(committer or store.apply_host_batch, interval=self.config.commit_interval_s,
+                        max_items=self.config.commit_max_items)
+        self.env = HostEnv(self.config, hsm, registry, TestIssuer(registry, hsm, self.config), ledger,
+                           Identifiers(), routes, self.config.frame_config())
+        self.stats: Counter[str] = Counter()
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[Any], Session] = {}
+
+    @property
+    def registry(self) -> Registry:
+        return self.env.registry
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.env.ledger
+
+    # --- life cycle ---------------------------------------------------------------------
+    async def start(self) -> tuple[str, int]:
+        """Load the registry, start the writer, listen; returns where it listens."""
+        await self.registry.load()
+        self.ledger.start()
+        self._server = await asyncio.start_server(self._serve_connection, self.config.host, self.config.port)
+        host, port = self._server.sockets[0].getsockname()[:2]
+        self.env.listen = (host, port)
+        log.info("host listening on %s:%d", host, port)
+        return host, port
+
+    async def stop(self) -> None:
+        """Stop listening, let messages in progress finish, close connections, commit."""
+        if self._server is not None:
+            self._server.close()
+        for task, session in list(self._connections.items()):
+            if not session.busy:
+                task.cancel()
+        if self._connections:
+            _done, pending = await asyncio.wait(list(self._connections), timeout=STOP_GRACE_S)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        await self.ledger.stop()
+
+    # --- operator hooks ------------------------------------------------------------------
+    async def invalidate(self, tid: str | None = None) -> None:
+        """Something changed in the store: forget one terminal (reloaded on its next
+        message), or reload everything once the writes in flight are committed."""
+        if tid is not None:
+            self.registry.invalidate(tid)
+            return
+        await self.ledger.submit([])  # FIFO: every earlier write set is committed now
+        await self.registry.load()
+
+    def set_pending(self, tid: str, requirement: ProcessingRequirement) -> None:
+        """Ask a terminal (via its next answers' header) to sign in / download again."""
+        terminal = self.registry.terminals.get(tid)
+        if terminal is not None:
+            terminal.pending.add(requirement)
+
+    def require_sign_in(self, tid: str) -> None:
+        """Invalidate a terminal's working keys: its next transaction is answered 77."""
+        terminal = self.registry.terminals.get(tid)
+        if terminal is not None:
+            terminal.signon = None
+            terminal.pending.add(ProcessingRequirement.SIGNIN)
+
+    # --- messages -------------------------------------------------------------------------
+    async def handle_payload(self, payload: bytes, session: Session | None = None) -> Context:
+        """Run one frame (what follows the length prefix) through the pipeline."""
+        ctx = Context(payload, session or Session("in-process"), now=self.clock(), started=time.perf_counter())
+        await run_pipeline(ctx, self.env, INBOUND, CLOSING)
+        self.stats[ctx.answer["39"] if ctx.answer else "no_answer"] += 1
+        return ctx
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer_name(writer)
+        if len(self._connections) >= self.config.max_connections:
+            self._record_event(Session(peer), "connection_refused", None, reason="too many connections")
+            writer.close()
+            return
+        session = Session(peer, writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = session
+        self.stats["connections"] += 1
+        try:
+            await self._serve_frames(reader, session)
+        except (ConnectionError, OSError) as exc:
+            log.debug("connection %s ended: %s", peer, exc)
+        except Exception as exc:  # the connection boundary: an event, never a dead server
+            log.exception("connection %s failed", peer)
+            self._record_event(session, "connection_error", "96", error=type(exc).__name__)
+        finally:
+            self._connections.pop(task, None)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve_frames(self, reader: asyncio.StreamReader, session: Session) -> None:
+        while not session.closing:
+            payload = await self._read_frame(reader, session)
+            if payload is None:
+                return
+            session.busy = True
+            try:
+                await self.handle_payload(payload, session)
+            finally:
+                session.busy = False
+            session.messages += 1
+
+    async def _read_frame(self, reader: asyncio.StreamReader, session: Session) -> bytes | None:
+        """The next payload, or None when the connection should close (with an event
+        for everything but an orderly close by the terminal)."""
+        config = self.config
+        try:
+            prefix = await asyncio.wait_for(reader.readexactly(PREFIX_LEN), config.idle_timeout_s)
+        except TimeoutError:
+            self._record_event(session, "idle_timeout", None, idle_s=config.idle_timeout_s, messages=session.messages)
+            return None
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                self._record_event(session, "frame_error", "30", reason="connection closed inside a length prefix")
+            return None
+        try:
+            length = split_length(prefix, config.max_frame)
+        except FrameError as exc:
+            self._record_event(session, "frame_error", "30", reason=str(exc))
+            return None
+        try:
+            return await asyncio.wait_for(reader.readexactly(length), config.frame_timeout_s)
+        except TimeoutError:
+            self._record_event(session, "frame_error", "30", reason=f"{length}-byte frame not complete "
+                               f"within {config.frame_timeout_s:g}s")
+        except asyncio.IncompleteReadError as exc:
+            self._record_event(session, "frame_error", "30", reason=f"connection closed after {len(exc.partial)} "
+                               f"of {length} announced bytes")
+        return None
+
+    def _record_event(self, session: Session, kind: str, code: str | None, **detail: Any) -> None:
+        """An event outside any message (it is committed with the next group)."""
+        self.stats[kind] += 1
+        event = EventRecord(source="host", kind=kind, at=self.clock(), tid=session.tid, code=code,
+                            detail={**detail, "peer": session.peer})
+        try:
+            future = self.ledger.submit([event])
+        except RuntimeError:  # the ledger is already stopped
+            log.warning("event %s after stop: not recorded", kind)
+            return
+        future.add_done_callback(_log_failure)
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("event not recorded: %s", future.exception())
+
+
+def _peer_name(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)

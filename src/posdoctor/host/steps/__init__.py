@@ -1,0 +1,1 @@
+"""The host's pipeline steps, one small class each, named verb + noun."""
