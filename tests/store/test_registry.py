@@ -172,3 +172,8 @@ def test_get_terminal_keys_returns_hsm_wrapped_keys(store: Store) -> None:
     assert isinstance(loaded["TMK"], hsm.WrappedKey)
     assert loaded["TMK"] == key
     assert loaded["TMK"].alg is Algorithm.TDES
+
+
+def test_row_repr_shows_the_key_only(store: Store) -> None:
+    store.add_merchant(MID, "秘密名称")
+    assert repr(store.get_merchant(MID)) == f"Merchant(mid='{MID}')"

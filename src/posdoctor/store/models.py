@@ -72,6 +72,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON(), bytes: LargeBinary()}
 
+    def __repr__(self) -> str:
+        """Class and primary key only: rows may hold sealed or wrapped secrets."""
+        keys = ", ".join(
+            f"{column.key}={getattr(self, column.key, None)!r}"
+            for column in self.__table__.primary_key.columns  # type: ignore[attr-defined]
+        )
+        return f"{type(self).__name__}({keys})"
+
 
 class Merchant(Base):
     __tablename__ = "merchants"
