@@ -299,3 +299,11 @@ def test_journal_empty_and_bad_tid(home: Path) -> None:
     bad = run("journal", "10-1")
     assert bad.exit_code == 2
     assert bad.stderr == "终端号必须是8位字母或数字 / TID must be 8 letters or digits\n"
+
+
+def test_unreachable_database_is_a_clear_error(home: Path) -> None:
+    result = run("merchant", "list", "--db", "postgresql://nobody:secret@127.0.0.1:1/none")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("数据库无法访问: ")
+    assert " / database unavailable: " in result.stderr
+    assert "secret" not in result.output and "Traceback" not in result.output

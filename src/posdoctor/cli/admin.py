@@ -19,6 +19,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 from rich.text import Text
 
 from posdoctor.store import (
@@ -107,6 +108,9 @@ def _reporting(as_json: bool) -> Iterator[None]:
         yield
     except (StoreError, CliError, CryptoError) as err:
         _fail(err, as_json)
+    except OperationalError as err:
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
+        _fail(CliError(f"数据库无法访问: {reason}", f"database unavailable: {reason}"), as_json)
 
 
 @contextmanager
