@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from posdoctor.host.records import MerchantRecord, TerminalRecord
 
 CUP_RID = bytes.fromhex("A000000333")
+MERCHANT_NAME_BYTES = 40
+"""Field 43 and parameter tag 22 hold 40 bytes of GBK."""
 EmvEntry = list[tuple[str, bytes]]
 
 DEFAULT_PARAMETERS: dict[str, str] = {
@@ -53,7 +55,7 @@ def terminal_parameters(
     listens (90/91), then the operator's overrides."""
     params = dict(DEFAULT_PARAMETERS)
     if merchant is not None:
-        params["22"] = truncate_gbk(merchant.name, 40)
+        params["22"] = truncate_gbk(merchant.name, MERCHANT_NAME_BYTES)
     if listen is not None:
         params["90"], params["91"] = listen[0], str(listen[1])
     params.update(overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from posdoctor.crypto.ciphers import Algorithm
 from posdoctor.host.context import Context
+from posdoctor.host.emv import MERCHANT_NAME_BYTES, truncate_gbk
 from posdoctor.host.pipeline import HostEnv, Outcome, Step, ok, refuse
 from posdoctor.host.records import SignOn
 from posdoctor.host.results import Result
@@ -33,6 +34,8 @@ class DownloadTmk(Step):
         encrypted = env.hsm.export_under(terminal.tk, terminal.tmk)
         kcv = env.hsm.key_check_value(terminal.tmk)
         ctx.answer_fields.update({"62": (encrypted + kcv).hex().upper(), "41": terminal.tid, "42": terminal.mid})
+        if ctx.merchant is not None:
+            ctx.answer_fields["43"] = truncate_gbk(ctx.merchant.name, MERCHANT_NAME_BYTES)
         return ok(f"TMK (KCV {kcv.hex().upper()}) sent under the transport key")
 
 

@@ -1,0 +1,75 @@
+"""Running the host as a process (`posdoctor serve`): store, LMK, event loop, signals.
+
+The `[host]` table of `$POSDOCTOR_HOME/posdoctor.toml` holds `HostConfig` fields;
+command-line values win over it. The event loop is uvloop's when it is installed and
+`use_uvloop` is on. SIGINT and SIGTERM stop the host cleanly (messages in progress
+finish, queued writes are committed). Other services (the TMS HTTP API on port 5880)
+will be started beside the host in `serve_until_stopped`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.host.config import HostConfig
+from posdoctor.host.server import HostServer
+from posdoctor.store import Store, load_lmk, load_settings, open_store
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+Started = Callable[[tuple[str, int]], None]
+
+
+def load_host_config(home: str | Path | None = None, **overrides: Any) -> HostConfig:
+    """`HostConfig` from the TOML `[host]` table, then the given non-None overrides."""
+    settings = load_settings(home=home)
+    values = settings.section("host")
+    values.update({key: value for key, value in overrides.items() if value is not None})
+    return HostConfig(**values)
+
+
+async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on_started: Started,
+                              stop: asyncio.Event | None = None) -> None:
+    """Start the host, report where it listens, wait for a stop signal, stop cleanly."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform/thread
+            loop.add_signal_handler(sig, stop.set)
+    server = HostServer(store, hsm, config)
+    try:
+        on_started(await server.start())
+        await stop.wait()
+    finally:
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+        await server.stop()
+
+
+def event_loop_runner(config: HostConfig) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """uvloop.run when installed and wanted, else asyncio.run."""
+    if config.use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.run
+    return asyncio.run
+
+
+def run_host(config: HostConfig, *, db: str | None = None, home: str | Path | None = None,
+             on_started: Started = lambda address: None) -> None:
+    """Open the store (creating the database and LMK on first use) and serve until stopped."""
+    store = open_store(db, home=home)
+    try:
+        hsm = SoftHSM(load_lmk(load_settings(home=home).ensure_home()))
+        event_loop_runner(config)(serve_until_stopped(store, hsm, config, on_started))
+    finally:
+        store.close()
