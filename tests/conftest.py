@@ -64,8 +64,8 @@ def _pg_unavailable_reason(url: str) -> str | None:
         except Exception as exc:  # any connection failure means: skip the PG tests
             shown = make_url(url).render_as_string(hide_password=True)
             _pg_state["reason"] = (
-                f"PostgreSQL at {shown} did not answer within 2 s "
-                f"(set POSDOCTOR_TEST_PG to another server): {type(exc).__name__}: {exc}"
+                f"PostgreSQL at {shown} is not reachable (2 s timeout; set POSDOCTOR_TEST_PG "
+                f"to another server): {type(exc).__name__}: {exc}"
             )
     return _pg_state["reason"]
 
