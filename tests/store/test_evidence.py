@@ -17,6 +17,7 @@ from posdoctor.store.records import (
     EventRecord,
     JournalRecord,
     KeysIssued,
+    KeysRetired,
     PinTriesChange,
     ReversalRecord,
     TerminalBatchChange,
@@ -189,6 +190,8 @@ def test_reversal_signin_keys_pin_tries_and_batches(store: Store) -> None:
     assert (terminal.last_signin_at, terminal.batch_no) == (T0, 3)
     assert store.get_card(card.id).pin_tries == 2
     assert {r.kind for r in store.terminal_key_rows(TID)} == {"TMK", "PIK", "MAK"}
+    store.apply_host_batch([KeysRetired(TID, ("PIK", "MAK"))])
+    assert {r.kind for r in store.terminal_key_rows(TID)} == {"TMK"}
     reversals = store.reversals(TID)
     sale_row = store.find_txn(sale_key)
     assert sale_row is not None and sale_row.status == "reversed"

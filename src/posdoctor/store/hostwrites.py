@@ -30,6 +30,7 @@ from posdoctor.store.records import (
     HostWrite,
     JournalRecord,
     KeysIssued,
+    KeysRetired,
     PinTriesChange,
     ReversalRecord,
     TerminalBatchChange,
@@ -38,7 +39,7 @@ from posdoctor.store.records import (
     TxnRecord,
     TxnStatusChange,
 )
-from posdoctor.store.registry import store_keys
+from posdoctor.store.registry import retire_keys, store_keys
 
 
 _KEY_CHUNK = 500
@@ -58,6 +59,7 @@ class _Applier:
             ReversalRecord: self._reversal,
             PinTriesChange: self._pin_tries,
             KeysIssued: self._keys,
+            KeysRetired: self._keys_retired,
             TerminalSignedIn: self._signed_in,
             TerminalBatchChange: self._batch_change,
             BatchOpened: self._batch_opened,
@@ -199,6 +201,9 @@ class _Applier:
     def _keys(self, issued: KeysIssued) -> None:
         store_keys(self.session, issued.tid, issued.keys, issued.at)
         self.session.flush()
+
+    def _keys_retired(self, retired: KeysRetired) -> None:
+        retire_keys(self.session, retired.tid, list(retired.kinds))
 
     def _signed_in(self, signin: TerminalSignedIn) -> None:
         self.session.execute(

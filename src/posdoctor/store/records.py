@@ -148,6 +148,14 @@ class KeysIssued:
 
 
 @dataclass(slots=True)
+class KeysRetired:
+    """Mark a terminal's active keys of these kinds inactive (e.g. working keys at sign-off)."""
+
+    tid: str
+    kinds: tuple[str, ...]
+
+
+@dataclass(slots=True)
 class TerminalSignedIn:
     tid: str
     at: datetime
@@ -190,6 +198,7 @@ HostWrite = (
     | ReversalRecord
     | PinTriesChange
     | KeysIssued
+    | KeysRetired
     | TerminalSignedIn
     | TerminalBatchChange
     | BatchOpened

@@ -22,7 +22,7 @@ from posdoctor.store.validate import (
 )
 
 
-def _retire_keys(session: Session, tid: str, kinds: list[str]) -> None:
+def retire_keys(session: Session, tid: str, kinds: list[str]) -> None:
     session.execute(
         update(TerminalKey)
         .where(TerminalKey.tid == tid, TerminalKey.kind.in_(kinds), TerminalKey.active)
@@ -35,7 +35,7 @@ def store_keys(
 ) -> None:
     """Retire the active keys of the given kinds and store the new ones (no commit)."""
     rows = key_rows(tid, keys, at)
-    _retire_keys(session, tid, [row.kind for row in rows])
+    retire_keys(session, tid, [row.kind for row in rows])
     session.add_all(rows)
 
 
