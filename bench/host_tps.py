@@ -42,7 +42,7 @@ from posdoctor.store.config import load_lmk
 from posdoctor.store.db import open_store
 
 MID = "898100000000001"
-PAN = "6222020000000000007"
+PAN = "6222021234567890128"
 PIN = "123456"
 TPDU = bytes.fromhex("6000030000")
 FRAME_CONFIG = FrameConfig()
