@@ -7,14 +7,15 @@ on PostgreSQL too.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hostclient import TestTerminal
-from hostsite import Site, start_site
+from hostsite import HOST_CONFIG, Site, start_site
 
 from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.host import HostConfig
 from posdoctor.store import Store, open_store
 
 
@@ -33,12 +34,25 @@ def hsm(lmk: bytes) -> SoftHSM:
 
 
 @pytest.fixture
-async def site(sqlite_store: Store, hsm: SoftHSM) -> AsyncIterator[Site]:
-    started = await start_site(sqlite_store, hsm)
+async def make_site(sqlite_store: Store, hsm: SoftHSM) -> AsyncIterator[Callable[..., Awaitable[Site]]]:
+    """`await make_site(config=..., clock=...)`: a site with its own host settings."""
+    started: list[Site] = []
+
+    async def make(config: HostConfig = HOST_CONFIG, **kw: object) -> Site:
+        site = await start_site(sqlite_store, hsm, config, **kw)
+        started.append(site)
+        return site
+
     try:
-        yield started
+        yield make
     finally:
-        await started.host.stop()
+        for site in started:
+            await site.host.stop()
+
+
+@pytest.fixture
+async def site(make_site: Callable[..., Awaitable[Site]]) -> Site:
+    return await make_site()
 
 
 @pytest.fixture

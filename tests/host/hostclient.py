@@ -111,6 +111,8 @@ class TestTerminal:
     header: bool = True
     tpdu: bytes = DEFAULT_TPDU
     persistent: Connection | None = None
+    in_process: Any = None
+    """An object with `async handle_payload(payload) -> ctx` (the host without sockets)."""
     stans: Any = field(default_factory=lambda: itertools.count(1))
     last_header: Header | None = None
 
@@ -131,13 +133,7 @@ class TestTerminal:
 
     async def exchange(self, msg: dict[str, str], *, mac: bool = False, check: bool = True) -> Answer:
         """Send on the persistent connection if any, else on a short one."""
-        conn = self.persistent or await Connection.open(self.address, self.header)
-        try:
-            await conn.send_raw(self.frame(msg, mac=mac))
-            payload = await conn.read_payload()
-        finally:
-            if conn is not self.persistent:
-                await conn.close()
+        payload = await self.roundtrip(self.frame(msg, mac=mac))
         assert payload is not None, "host closed the connection without answering"
         frame = decode_frame(payload, FrameConfig(header=self.header))
         answer = Answer(decode_message(frame.body), frame)
@@ -145,6 +141,18 @@ class TestTerminal:
         if check:
             self.check_answer(msg, answer)
         return answer
+
+    async def roundtrip(self, data: bytes) -> bytes | None:
+        if self.in_process is not None:
+            ctx = await self.in_process.handle_payload(data[2:])
+            return ctx.session.sent[-1][2:] if ctx.session.sent else None
+        conn = self.persistent or await Connection.open(self.address, self.header)
+        try:
+            await conn.send_raw(data)
+            return await conn.read_payload()
+        finally:
+            if conn is not self.persistent:
+                await conn.close()
 
     def check_answer(self, request: dict[str, str], answer: Answer) -> None:
         """What a terminal checks on every answer."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from hostclient import TestTerminal
 
@@ -16,6 +17,19 @@ SERIAL = "SN0001"
 PAN = "6222020000000000000"
 PIN = "123456"
 BALANCE = 100_000
+
+
+class Clock:
+    """A settable clock for the host (`HostServer(clock=...)`)."""
+
+    def __init__(self, now: datetime | None = None) -> None:
+        self.now = now or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -1,0 +1,69 @@
+"""Group commit: many write sets per transaction, failures reach every waiter."""
+
+import asyncio
+import threading
+
+import pytest
+
+from posdoctor.host.ledger import Ledger, LedgerClosed
+from posdoctor.store.records import EventRecord
+
+
+def event(n: int) -> EventRecord:
+    return EventRecord(source="host", kind=f"e{n}")
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.batches: list[list[str]] = []
+        self.fail = fail
+        self.thread_names: set[str] = set()
+
+    def __call__(self, writes):
+        self.thread_names.add(threading.current_thread().name)
+        if self.fail:
+            raise RuntimeError("disk full")
+        self.batches.append([w.kind for w in writes])
+
+
+async def test_concurrent_submissions_share_commits_in_order():
+    commit = Recorder()
+    ledger = Ledger(commit, interval=0.01)
+    ledger.start()
+    await asyncio.gather(*(ledger.submit([event(n), event(n)]) for n in range(50)))
+    await ledger.stop()
+    flat = [kind for batch in commit.batches for kind in batch]
+    assert flat == [f"e{n}" for n in range(50) for _ in range(2)]
+    assert len(commit.batches) < 10
+    assert ledger.committed_sets == 50
+    assert commit.thread_names == {"posdoctor-ledger"}
+
+
+async def test_max_items_bounds_a_commit():
+    commit = Recorder()
+    ledger = Ledger(commit, interval=0.01, max_items=7)
+    ledger.start()
+    await asyncio.gather(*(ledger.submit([event(n)]) for n in range(20)))
+    await ledger.stop()
+    assert max(len(b) for b in commit.batches) <= 7
+
+
+async def test_a_failed_commit_fails_every_write_set_in_it():
+    ledger = Ledger(Recorder(fail=True), interval=0.01)
+    ledger.start()
+    results = await asyncio.gather(*(ledger.submit([event(n)]) for n in range(5)), return_exceptions=True)
+    await ledger.stop()
+    assert all(isinstance(r, RuntimeError) and str(r) == "disk full" for r in results)
+    assert ledger.failures >= 1 and ledger.commits == 0
+
+
+async def test_stop_commits_what_is_queued_then_refuses_more():
+    commit = Recorder()
+    ledger = Ledger(commit, interval=0.05)
+    ledger.start()
+    pending = [ledger.submit([event(n)]) for n in range(3)]
+    await ledger.stop()
+    await asyncio.gather(*pending)
+    assert [k for b in commit.batches for k in b] == ["e0", "e1", "e2"]
+    with pytest.raises(LedgerClosed):
+        ledger.submit([event(9)])
