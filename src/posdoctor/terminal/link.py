@@ -1,0 +1,151 @@
+"""The terminal's network link: how the payment app opens connections to its host.
+
+`Link` is the seam a fleet simulator uses to change the world: replace it entirely, or
+keep `TcpLink` and change its `LinkConditions` (link down, packets black-holed, delay,
+loss of requests, answers dropped on the way back). The app itself only calls
+`connect()`, `send_frame()` and `receive_frame()`.
+
+Connections speak whole frames (2-byte big-endian length prefix + payload); framing
+errors are typed so the app can show the right section 8 string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from posdoctor.iso8583.framing import PREFIX_LEN
+
+__all__ = ["Link", "Connection", "TcpLink", "TcpConnection", "LinkConditions", "LinkDown", "NothingReceived",
+           "FrameTruncated", "BadLengthPrefix"]
+
+
+class LinkDown(ConnectionError):
+    """No network at all (no signal, cable out)."""
+
+
+class NothingReceived(ConnectionError):
+    """The connection ended before the first byte of an answer."""
+
+
+class FrameTruncated(ConnectionError):
+    """The connection ended inside a frame: fewer bytes than the length prefix said."""
+
+    def __init__(self, expected: int, received: int) -> None:
+        super().__init__(f"length prefix says {expected} bytes, {received} arrived")
+        self.expected = expected
+        self.received = received
+
+
+class BadLengthPrefix(ConnectionError):
+    """A length prefix of zero or larger than the terminal accepts."""
+
+    def __init__(self, length: int, max_frame: int) -> None:
+        super().__init__(f"length prefix {length} outside 1..{max_frame}")
+        self.length = length
+
+
+class Connection(Protocol):
+    async def send_frame(self, frame: bytes) -> None:
+        """Write one whole frame (length prefix included)."""
+
+    async def receive_frame(self, max_frame: int) -> bytes:
+        """Read one frame and return its payload (after the length prefix)."""
+
+    async def close(self) -> None: ...
+
+
+class Link(Protocol):
+    async def connect(self, host: str, port: int) -> Connection:
+        """Open a connection; may raise OSError (refused, DNS via socket.gaierror) or LinkDown."""
+
+
+@dataclass
+class LinkConditions:
+    """What the world does to this terminal's traffic. Change it at any time."""
+
+    down: bool = False
+    blackhole: bool = False
+    """Packets to the host vanish: connects never complete (firewall drop)."""
+    delay_s: float = 0.0
+    """Added before every connect, send and answer."""
+    loss: float = 0.0
+    """Probability that a request frame is lost on the way to the host."""
+    drop_answers: int = 0
+    """The next N answers the host sends are lost on the way back."""
+    rng: random.Random = field(default_factory=random.Random)
+
+
+class TcpConnection:
+    __slots__ = ("reader", "writer", "conditions")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 conditions: LinkConditions) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.conditions = conditions
+
+    async def send_frame(self, frame: bytes) -> None:
+        conditions = self.conditions
+        if conditions.down:
+            raise LinkDown("link went down")
+        if conditions.delay_s:
+            await asyncio.sleep(conditions.delay_s)
+        if conditions.loss and conditions.rng.random() < conditions.loss:
+            return  # lost on the way: the host never sees it
+        self.writer.write(frame)
+        await self.writer.drain()
+
+    async def receive_frame(self, max_frame: int) -> bytes:
+        while True:
+            payload = await self._read_one(max_frame)
+            if self.conditions.drop_answers > 0:
+                self.conditions.drop_answers -= 1
+                continue  # lost on the way back: keep waiting, as the terminal would
+            if self.conditions.delay_s:
+                await asyncio.sleep(self.conditions.delay_s)
+            return payload
+
+    async def _read_one(self, max_frame: int) -> bytes:
+        try:
+            prefix = await self.reader.readexactly(PREFIX_LEN)
+        except asyncio.IncompleteReadError as exc:
+            if not exc.partial:
+                raise NothingReceived("connection closed before any answer") from None
+            raise FrameTruncated(PREFIX_LEN, len(exc.partial)) from None
+        length = int.from_bytes(prefix, "big")
+        if not 0 < length <= max_frame:
+            raise BadLengthPrefix(length, max_frame)
+        try:
+            return await self.reader.readexactly(length)
+        except asyncio.IncompleteReadError as exc:
+            raise FrameTruncated(length, len(exc.partial)) from None
+
+    async def close(self) -> None:
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass  # the peer already went away; nothing left to release
+
+
+class TcpLink:
+    """Plain TCP through asyncio, subject to `conditions`."""
+
+    __slots__ = ("conditions",)
+
+    def __init__(self, conditions: LinkConditions | None = None) -> None:
+        self.conditions = conditions if conditions is not None else LinkConditions()
+
+    async def connect(self, host: str, port: int) -> Connection:
+        conditions = self.conditions
+        if conditions.down:
+            raise LinkDown("no network link")
+        if conditions.blackhole:
+            await asyncio.Event().wait()  # never completes; the caller's timeout ends it
+        if conditions.delay_s:
+            await asyncio.sleep(conditions.delay_s)
+        reader, writer = await asyncio.open_connection(host, port)
+        return TcpConnection(reader, writer, conditions)
