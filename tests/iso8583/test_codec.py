@@ -252,3 +252,14 @@ def test_mac_helper_errors(call, error: type[Exception], text: str) -> None:  # 
     with pytest.raises(error) as info:
         call()
     assert str(info.value) == text
+
+
+@pytest.mark.parametrize(("msg", "body_hex"), [
+    ({"t": "0200", "35": "="}, "0200" "0000000020000000" "01" "D0"),
+    ({"t": "0200", "35": ""}, "0200" "0000000020000000" "00"),
+    ({"t": "0200", "2": ""}, "0200" "4000000000000000" "00"),
+    ({"t": "0800", "63": ""}, "0800" "0000000000000002" "0000"),
+])
+def test_edge_values(msg: dict[str, str], body_hex: str) -> None:
+    assert encode_message(msg) == bytes.fromhex(body_hex)
+    assert decode_message(bytes.fromhex(body_hex)) == msg

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from posdoctor.iso8583.codec import decode_message, encode_message, mac_input
-from posdoctor.iso8583.errors import DecodeError, FrameError, Iso8583Error
+from posdoctor.iso8583.errors import DecodeError, EncodeError, FrameError, Iso8583Error
 from posdoctor.iso8583.fields import (
     STATUS_TAGS,
     Field60,
@@ -25,7 +25,7 @@ from posdoctor.iso8583.mask import mask_body_hex
 from posdoctor.iso8583.routing import route_key
 from posdoctor.iso8583.spec import DEFINED_FIELDS
 
-from iso8583_strategies import messages
+from iso8583_strategies import FIELD_VALUES, messages
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -116,3 +116,20 @@ def test_mutated_valid_bodies_raise_decode_errors_or_round_trip(msg: dict[str, s
         assert 0 <= exc.pos <= len(mutated)
     else:
         assert encode_message(decoded) == mutated
+
+
+JUNK_KEYS = st.one_of(st.sampled_from(["t", "p", "1", "5", "65", "70", "129", "200", "x", "²", ""]),
+                      st.sampled_from(sorted(FIELD_VALUES)), st.integers(0, 70))
+JUNK_VALUES = st.one_of(st.text(max_size=30), st.integers(), st.none(), st.binary(max_size=8),
+                        st.text("0123456789=D", max_size=40))
+
+
+@FUZZ
+@given(st.dictionaries(JUNK_KEYS, JUNK_VALUES, max_size=8))
+def test_junk_dicts_raise_only_encode_errors(msg: dict) -> None:
+    try:
+        body = encode_message(msg)
+    except EncodeError as exc:
+        assert isinstance(exc.field, str) and exc.reason
+    else:
+        assert decode_message(body)["t"] == msg["t"]

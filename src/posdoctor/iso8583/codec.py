@@ -41,7 +41,7 @@ def encode_message(msg: Mapping[str, str]) -> bytes:
     except iso8583.EncodeError as exc:
         raise EncodeError(exc.field, exc.msg) from None
     except (KeyError, TypeError, ValueError, AttributeError, NameError) as exc:
-        raise _explain_encode_failure(doc) from exc
+        raise _explain_encode_failure(doc, exc) from exc
     return bytes(raw)
 
 
@@ -79,9 +79,15 @@ def _track_to_wire(key: str, value: object) -> str:
     if type(value) is not str:
         raise EncodeError(key, f"value must be str, not {type(value).__name__}")
     wire = value.replace("=", "D")
-    if wire and not (wire.replace("D", "").isdigit() and wire.isascii()):
+    if not _is_track(wire):
         raise EncodeError(key, "track data holds characters other than digits and '='")
     return wire
+
+
+def _is_track(wire: str) -> bool:
+    """Digits and separator nibbles only (an empty value is fine)."""
+    digits = wire.replace("D", "")
+    return wire.isascii() and (digits == "" or digits.isdigit())
 
 
 def _pad_merchant_name(value: object) -> str:
@@ -96,7 +102,7 @@ def _pad_merchant_name(value: object) -> str:
     return value + " " * (_NAME_LEN - size)
 
 
-def _explain_encode_failure(doc: Mapping[object, object]) -> EncodeError:
+def _explain_encode_failure(doc: Mapping[object, object], exc: Exception) -> EncodeError:
     """Slow path: name the key or value pyiso8583 tripped over without saying so."""
     for key, value in doc.items():
         if type(key) is not str:
@@ -105,7 +111,7 @@ def _explain_encode_failure(doc: Mapping[object, object]) -> EncodeError:
             return EncodeError(key, "field not defined in the CUP dialect (fields 2..64 of a primary bitmap)")
         if type(value) is not str:
             return EncodeError(key, f"value must be str, not {type(value).__name__}")
-    return EncodeError("t" if "t" not in doc else "?", "message could not be encoded")
+    return EncodeError("p", f"message could not be encoded: {type(exc).__name__}")
 
 
 # -- decode ------------------------------------------------------------------------------
@@ -156,7 +162,7 @@ def _finish_decoded(doc: dict[str, str], enc: Mapping[str, Mapping[str, bytes]])
     for key in TRACK_FIELDS:
         value = doc.get(key)
         if value:
-            if not value.replace("D", "").isdigit():
+            if not _is_track(value):
                 raise _bad_nibble(doc, enc, key, value, allowed="D")
             doc[key] = value.replace("D", "=")
     for key, _width in _SPACE_PADDED:
@@ -168,7 +174,7 @@ def _finish_decoded(doc: dict[str, str], enc: Mapping[str, Mapping[str, bytes]])
 
 def _bad_nibble(doc: Mapping[str, str], enc: Mapping[str, Mapping[str, bytes]], key: str, value: str,
                 allowed: str = "") -> DecodeError:
-    index = next(i for i, ch in enumerate(value) if not (ch.isdigit() or ch in allowed))
+    index = next((i for i, ch in enumerate(value) if not (ch.isdigit() or ch in allowed)), 0)
     data_start = field_offsets(enc)[key][1]
     partial = {k: v for k, v in doc.items() if k != key}
     return DecodeError(key, data_start + index // 2,
