@@ -1,0 +1,54 @@
+"""What the host committed survives it: on SQLite and on PostgreSQL (`store` fixture)."""
+
+from hostsite import BALANCE, HOST_CONFIG, PAN, PIN, TID, start_site
+
+from posdoctor.host import HostServer
+
+
+async def test_a_day_of_work_is_in_the_database(store, hsm):
+    site = await start_site(store, hsm)
+    try:
+        terminal = site.terminal()
+        await terminal.download_tmk()
+        await terminal.sign_in()
+        sale_msg = terminal.financial("0200", "000000", "22", 1000, PAN, PIN)
+        sale = await terminal.exchange(sale_msg, mac=True)
+        assert (await terminal.void(sale_msg, sale)).rc == "00"
+        kept = await terminal.sale(PAN, 2000, PIN)
+        assert (await terminal.refund(PAN, 500, kept["37"])).rc == "00"
+        reversed_msg = terminal.financial("0200", "000000", "22", 300, PAN, PIN)
+        await terminal.exchange(reversed_msg, mac=True)
+        await terminal.reverse(reversed_msg)
+        assert (await terminal.settle(debit=(2000, 1), credit=(500, 1))).rc == "00"
+    finally:
+        await site.host.stop()
+    assert site.balance() == BALANCE - 1500
+    txns = {(t.kind, t.amount): t.status for t in store.txns(TID)}
+    assert txns == {("sale", 1000): "voided", ("void", 1000): "approved", ("sale", 2000): "approved",
+                    ("refund", 500): "approved", ("sale", 300): "reversed"}
+    [batch] = store.batches(TID)
+    assert (batch.status, batch.flag, batch.debit_amount, batch.credit_amount) == ("settled", "1", 2000, 500)
+    journal = store.journal(TID, limit=1000)
+    assert len(journal) == 2 * 9  # every message in and out
+    assert {k for k in store.get_terminal_keys(TID)} == {"TK", "TMK", "PIK", "MAK", "TDK"}
+
+
+async def test_a_restarted_host_knows_keys_transactions_and_balances(store, hsm):
+    site = await start_site(store, hsm)
+    terminal = site.terminal()
+    await terminal.download_tmk()
+    await terminal.sign_in()
+    sale_msg = terminal.financial("0200", "000000", "22", 1000, PAN, PIN)
+    sale = await terminal.exchange(sale_msg, mac=True)
+    await site.host.stop()
+
+    host = HostServer(store, hsm, HOST_CONFIG)
+    terminal.address = await host.start()
+    try:
+        assert (await terminal.exchange(sale_msg, mac=True)).rc == "94"  # still a duplicate
+        assert (await terminal.void(sale_msg, sale)).rc == "00"  # signed in, original known
+        assert (await terminal.sale(PAN, BALANCE + 1, PIN)).rc == "51"
+        assert (await terminal.sale(PAN, BALANCE, PIN)).rc == "00"
+    finally:
+        await host.stop()
+    assert site.balance() == 0
