@@ -104,8 +104,9 @@ class AppCore:
             return await flow(channel, *args)
         except TerminalError as exc:
             self.events.record(kind, exc.message, **exc.detail)
+            detail = {k: v for k, v in exc.detail.items() if k != "response_code"}
             code = exc.response_code if isinstance(exc, HostDeclined) else None
-            return Outcome.of(kind.value, False, exc.message, response_code=code, **exc.detail)
+            return Outcome.of(kind.value, False, exc.message, response_code=code, **detail)
         except HardwareFault as exc:
             self.events.record(kind, exc.message, peripheral=exc.peripheral.value, fault=exc.fault)
             return Outcome.of(kind.value, False, exc.message, peripheral=exc.peripheral.value)

@@ -51,8 +51,10 @@ class Connection(Protocol):
     async def send_frame(self, frame: bytes) -> None:
         """Write one whole frame (length prefix included)."""
 
-    async def receive_frame(self, max_frame: int) -> bytes:
-        """Read one frame and return its payload (after the length prefix)."""
+    async def receive_frame(self, max_frame: int, timeout: float) -> bytes:
+        """Read one frame within `timeout` seconds and return its payload (after the length
+        prefix). TimeoutError or NothingReceived when not a byte came; FrameTruncated when
+        the frame stopped short; BadLengthPrefix for a length of 0 or above `max_frame`."""
 
     async def close(self) -> None: ...
 
@@ -98,9 +100,10 @@ class TcpConnection:
         self.writer.write(frame)
         await self.writer.drain()
 
-    async def receive_frame(self, max_frame: int) -> bytes:
+    async def receive_frame(self, max_frame: int, timeout: float) -> bytes:
+        deadline = asyncio.get_running_loop().time() + timeout
         while True:
-            payload = await self._read_one(max_frame)
+            payload = await self._read_one(max_frame, deadline)
             if self.conditions.drop_answers > 0:
                 self.conditions.drop_answers -= 1
                 continue  # lost on the way back: keep waiting, as the terminal would
@@ -108,20 +111,36 @@ class TcpConnection:
                 await asyncio.sleep(self.conditions.delay_s)
             return payload
 
-    async def _read_one(self, max_frame: int) -> bytes:
-        try:
-            prefix = await self.reader.readexactly(PREFIX_LEN)
-        except asyncio.IncompleteReadError as exc:
-            if not exc.partial:
-                raise NothingReceived("connection closed before any answer") from None
-            raise FrameTruncated(PREFIX_LEN, len(exc.partial)) from None
-        length = int.from_bytes(prefix, "big")
+    async def _read_one(self, max_frame: int, deadline: float) -> bytes:
+        buffer = bytearray()
+        await self._fill(buffer, PREFIX_LEN, PREFIX_LEN, deadline)
+        length = int.from_bytes(buffer, "big")
         if not 0 < length <= max_frame:
             raise BadLengthPrefix(length, max_frame)
-        try:
-            return await self.reader.readexactly(length)
-        except asyncio.IncompleteReadError as exc:
-            raise FrameTruncated(length, len(exc.partial)) from None
+        buffer.clear()
+        await self._fill(buffer, length, length, deadline, started=True)
+        return bytes(buffer)
+
+    async def _fill(self, buffer: bytearray, size: int, expected: int, deadline: float, *,
+                    started: bool = False) -> None:
+        """Read until `buffer` holds `size` bytes; a stop before that is typed by how far it got."""
+        loop = asyncio.get_running_loop()
+        while len(buffer) < size:
+            remaining = deadline - loop.time()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                async with asyncio.timeout(remaining):
+                    chunk = await self.reader.read(size - len(buffer))
+            except TimeoutError:
+                if buffer or started:
+                    raise FrameTruncated(expected, len(buffer)) from None
+                raise
+            if not chunk:
+                if buffer or started:
+                    raise FrameTruncated(expected, len(buffer))
+                raise NothingReceived("connection closed before any answer")
+            buffer += chunk
 
     async def close(self) -> None:
         self.writer.close()

@@ -123,8 +123,7 @@ class Channel:
             raise CommError(M.RECEIVE_FAILED, stage="receive", reversal_reason="98", reason="not connected")
         timeout = self.comm.receive_timeout_s
         try:
-            async with asyncio.timeout(timeout):
-                payload = await conn.receive_frame(self.comm.max_frame)
+            payload = await conn.receive_frame(self.comm.max_frame, timeout)
         except TimeoutError:
             raise CommError(M.RECEIVE_FAILED, stage="receive", reversal_reason="98", timeout_s=timeout) from None
         except NothingReceived:

@@ -52,7 +52,7 @@ class DeviceVault:
             raw = bytes.fromhex(sealed)
         except ValueError:
             raise VaultError(purpose, "sealed value is not hex") from None
-        if len(raw) <= _NONCE + 16:
+        if len(raw) < _NONCE + 16:
             raise VaultError(purpose, "sealed value is too short")
         try:
             return self._aead.decrypt(raw[:_NONCE], raw[_NONCE:], purpose.encode())
