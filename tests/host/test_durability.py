@@ -52,3 +52,24 @@ async def test_a_restarted_host_knows_keys_transactions_and_balances(store, hsm)
     finally:
         await host.stop()
     assert site.balance() == 0
+
+
+async def test_sign_off_and_require_sign_in_survive_a_restart(sqlite_store, hsm):
+    site = await start_site(sqlite_store, hsm)
+    terminal = site.terminal()
+    await terminal.download_tmk()
+    await terminal.sign_in("003")
+    await terminal.management("0820", "002")
+    await site.host.stop()
+    assert set(sqlite_store.get_terminal_keys(TID)) == {"TK", "TMK"}
+
+    host = HostServer(sqlite_store, hsm, HOST_CONFIG)
+    terminal.address = await host.start()
+    try:
+        assert (await terminal.sale(PAN, 10, check=False)).rc == "77"
+        await terminal.sign_in("004")
+        assert (await terminal.sale(PAN, 10)).rc == "00"
+        await host.require_sign_in(TID)
+    finally:
+        await host.stop()
+    assert set(sqlite_store.get_terminal_keys(TID)) == {"TK", "TMK"}

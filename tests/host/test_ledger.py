@@ -67,3 +67,31 @@ async def test_stop_commits_what_is_queued_then_refuses_more():
     assert [k for b in commit.batches for k in b] == ["e0", "e1", "e2"]
     with pytest.raises(LedgerClosed):
         ledger.submit([event(9)])
+
+
+def test_group_writes_keeps_dependencies_and_sums_balances():
+    from datetime import UTC, datetime
+
+    from posdoctor.host.ledger import group_writes
+    from posdoctor.store.records import (
+        BalanceChange,
+        JournalRecord,
+        KeysRetired,
+        TxnKey,
+        TxnRecord,
+        TxnStatusChange,
+    )
+
+    now = datetime.now(UTC)
+    sale = TxnRecord("T1", "M1", 1, "000001", "sale", 100, "approved", now)
+    void = TxnRecord("T1", "M1", 1, "000002", "void", 100, "approved", now, orig=sale.key)
+    voided = TxnStatusChange("voided", key=TxnKey("T1", 1, "000001", "sale"))
+    rows = [JournalRecord("in", at=now, stan="1"), JournalRecord("out", at=now, stan="1", latency_ms=1.0)]
+    later_rows = [JournalRecord("in", at=now, stan="2"), JournalRecord("out", at=now, stan="2", latency_ms=1.0)]
+    message_1 = [BalanceChange(7, -100), sale, *rows]
+    notice = event(1)
+    message_2 = [voided, BalanceChange(7, 100), BalanceChange(8, 5), void, KeysRetired("T1", ("PIK",)), *later_rows,
+                 notice]
+    grouped = group_writes([*message_1, *message_2])
+    assert grouped == [sale, void, voided, BalanceChange(8, 5), KeysRetired("T1", ("PIK",)),
+                       rows[0], later_rows[0], rows[1], later_rows[1], notice]

@@ -106,7 +106,7 @@ async def test_not_signed_in_and_expired_sign_in(make_site):
 
 
 async def test_require_sign_in(site, signed_in):
-    site.host.require_sign_in(TID)
+    await site.host.require_sign_in(TID)
     assert (await signed_in.sale(PAN, 100, check=False)).rc == "77"
 
 

@@ -16,11 +16,19 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from posdoctor.store.records import HostWrite
+from posdoctor.store.records import (
+    BalanceChange,
+    EventRecord,
+    HostWrite,
+    JournalRecord,
+    ReversalRecord,
+    TxnRecord,
+    TxnStatusChange,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +39,50 @@ WriteSet = list[HostWrite]
 Committer = Callable[[list[HostWrite]], object]
 """Writes many messages' records in ONE database transaction (raises on failure):
 `Store.apply_host_batch`."""
+
+
+_INSERTS = (TxnRecord,)
+_AFTER_INSERTS = (TxnStatusChange, ReversalRecord)
+_EVIDENCE = (JournalRecord, EventRecord)
+
+
+def group_writes(writes: Iterable[HostWrite]) -> list[HostWrite]:
+    """Many messages' writes in an order the store can apply with few statements.
+
+    New transactions first (in arrival order), then what refers to them (status
+    changes, reversals, in order), balance changes summed per account, the rest in
+    arrival order (keys, terminals, batches, PIN tries), journal rows and events last
+    (the "in" rows, then the "out" rows, then events, so the store inserts rows of one
+    shape together; an out row shares its in row's time and follows it by id).
+    No write moves before one it depends on: a status change or reversal always
+    arrives after the insert of the transaction it names, and balance changes commute.
+    """
+    inserts: list[HostWrite] = []
+    after: list[HostWrite] = []
+    deltas: dict[int, int] = {}
+    others: list[HostWrite] = []
+    evidence: list[HostWrite] = []
+    for write in writes:
+        if isinstance(write, _INSERTS):
+            inserts.append(write)
+        elif isinstance(write, _AFTER_INSERTS):
+            after.append(write)
+        elif isinstance(write, BalanceChange):
+            deltas[write.account_id] = deltas.get(write.account_id, 0) + write.delta
+        elif isinstance(write, _EVIDENCE):
+            evidence.append(write)
+        else:
+            others.append(write)
+    balances = [BalanceChange(account, delta) for account, delta in deltas.items() if delta]
+    evidence.sort(key=_evidence_group)  # stable: rows of one shape together, in arrival order
+    return [*inserts, *after, *balances, *others, *evidence]
+
+
+def _evidence_group(write: HostWrite) -> int:
+    """Journal "in" rows, then "out" rows (they have a latency), then events."""
+    if isinstance(write, JournalRecord):
+        return 0 if write.direction == "in" else 1
+    return 2
 
 
 class LedgerClosed(RuntimeError):
@@ -109,7 +161,7 @@ class Ledger:
     def _commit_batch(self, batch: list[_Pending]) -> None:
         error: BaseException | None = None
         try:
-            self._commit([write for pending in batch for write in pending.writes])
+            self._commit(group_writes(write for pending in batch for write in pending.writes))
         except Exception as exc:  # reported to every waiting message, which answers no 00
             log.exception("group commit of %d write sets failed", len(batch))
             error = exc

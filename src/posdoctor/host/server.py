@@ -31,10 +31,11 @@ from posdoctor.host.pipeline import HostEnv, run_pipeline
 from posdoctor.host.registry import Registry, RegistrySource
 from posdoctor.host.route import Route
 from posdoctor.host.routes import CLOSING, INBOUND, ROUTES
+from posdoctor.host.steps.keys import WORKING_KEY_KINDS
 from posdoctor.iso8583.errors import FrameError
 from posdoctor.iso8583.framing import PREFIX_LEN, ProcessingRequirement, split_length
 from posdoctor.store import Store
-from posdoctor.store.records import EventRecord
+from posdoctor.store.records import EventRecord, KeysRetired
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0
@@ -122,12 +123,13 @@ class HostServer:
         if terminal is not None:
             terminal.pending.add(requirement)
 
-    def require_sign_in(self, tid: str) -> None:
-        """Invalidate a terminal's working keys: its next transaction is answered 77."""
+    async def require_sign_in(self, tid: str) -> None:
+        """Retire a terminal's working keys (durably): its next transaction is answered 77."""
         terminal = self.registry.terminals.get(tid)
         if terminal is not None:
             terminal.signon = None
             terminal.pending.add(ProcessingRequirement.SIGNIN)
+        await self.ledger.submit([KeysRetired(tid, WORKING_KEY_KINDS)])
 
     # --- messages -------------------------------------------------------------------------
     async def handle_payload(self, payload: bytes, session: Session | None = None) -> Context:

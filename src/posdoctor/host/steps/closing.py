@@ -11,8 +11,9 @@ from posdoctor.host.results import response_code
 from posdoctor.iso8583.codec import encode_message, mac_input, with_mac
 from posdoctor.iso8583.framing import Frame, ProcessingRequirement, answer_tpdu, encode_frame
 
-ECHO_FIELDS = ("2", "3", "4", "11", "22", "25", "41", "42", "49", "60")
-"""Request fields copied into the answer (terminals check 3, 4, 11, 41, 42)."""
+ECHO_FIELDS = ("3", "4", "11", "22", "25", "41", "42", "49", "60")
+"""Request fields copied into the answer (terminals check 3, 4, 11, 41, 42). The card
+number is not sent back: the terminal does not need it."""
 PENDING_ORDER = (
     ProcessingRequirement.SIGNIN, ProcessingRequirement.PARAMS, ProcessingRequirement.CAPK,
     ProcessingRequirement.AID, ProcessingRequirement.STATUS, ProcessingRequirement.TMS,

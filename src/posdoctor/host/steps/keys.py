@@ -10,7 +10,7 @@ from posdoctor.host.records import SignOn
 from posdoctor.host.results import Result
 from posdoctor.iso8583.fields import Field60, encode_key_block
 from posdoctor.iso8583.framing import ProcessingRequirement
-from posdoctor.store.records import KeysIssued, TerminalSignedIn
+from posdoctor.store.records import KeysIssued, KeysRetired, TerminalSignedIn
 
 WORKING_KEY_KINDS = ("PIK", "MAK", "TDK")
 
@@ -66,6 +66,8 @@ class IssueWorkingKeys(Step):
         terminal.signon, terminal.signed_off_at = signon, None
         terminal.pending.discard(ProcessingRequirement.SIGNIN)
         ctx.signon = signon
+        if "TDK" not in keys:  # an earlier sign-in's TDK must not outlive these keys
+            ctx.writes.append(KeysRetired(terminal.tid, ("TDK",)))
         ctx.writes.append(KeysIssued(terminal.tid, keys, ctx.now))
         ctx.writes.append(TerminalSignedIn(terminal.tid, ctx.now))
         ctx.answer_fields["62"] = block.hex().upper()
@@ -81,5 +83,5 @@ class EndSignOn(Step):
         terminal = ctx.terminal
         assert terminal is not None
         terminal.signon, terminal.signed_off_at = None, ctx.now
-        ctx.add_event("signed_off")
-        return ok("signed off; working keys no longer accepted")
+        ctx.writes.append(KeysRetired(terminal.tid, WORKING_KEY_KINDS))
+        return ok("signed off; working keys retired")
