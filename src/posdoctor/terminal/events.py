@@ -24,6 +24,7 @@ Clock = Callable[[], datetime]
 class EventKind(StrEnum):
     SELF_CHECK = "self_check"
     COMM = "comm"
+    KEY_INJECTION = "key_injection"
     TMK_DOWNLOAD = "tmk_download"
     PARAM_DOWNLOAD = "param_download"
     CAPK_DOWNLOAD = "capk_download"

@@ -99,9 +99,9 @@ class LifecycleFlows(AppCore):
         if kind == "TMK":
             self.state.sign_out()
         message = M.TMK_INJECTED if kind == "TMK" else M.TK_INJECTED
-        event = self.events.record(EventKind.TMK_DOWNLOAD, message, key=kind, kcv=sealed.kcv)
-        self._save_at_end(EventKind.TMK_DOWNLOAD.value)
-        outcome = Outcome.of(EventKind.TMK_DOWNLOAD.value, True, message, key=kind, kcv=sealed.kcv)
+        event = self.events.record(EventKind.KEY_INJECTION, message, key=kind, kcv=sealed.kcv)
+        self._save_at_end(EventKind.KEY_INJECTION.value)
+        outcome = Outcome.of(EventKind.KEY_INJECTION.value, True, message, key=kind, kcv=sealed.kcv)
         outcome.events = [event]
         return outcome
 

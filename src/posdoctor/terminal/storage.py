@@ -26,13 +26,17 @@ TERMINALS_DIR = "terminals"
 
 
 class StateFileError(Exception):
-    """A state file that is missing or cannot be read; zh/en for the operator."""
+    """A state file that is missing or cannot be read; zh/en for the operator.
 
-    def __init__(self, path: Path, zh: str, en: str) -> None:
+    `kind`: ``"missing"`` (not initialised), ``"corrupt"`` or ``"invalid_tid"``.
+    """
+
+    def __init__(self, path: Path, zh: str, en: str, kind: str = "corrupt") -> None:
         super().__init__(f"{zh} / {en}")
         self.path = path
         self.zh = zh
         self.en = en
+        self.kind = kind
 
 
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o600) -> None:
@@ -75,7 +79,7 @@ class TerminalFiles:
     def _checked(self, tid: str) -> str:
         if not TID_PATTERN.fullmatch(tid):
             raise StateFileError(self.root / "?", f"终端号 {tid!r} 不合法(8位字母或数字)",
-                                 f"terminal ID {tid!r} is not 8 letters or digits")
+                                 f"terminal ID {tid!r} is not 8 letters or digits", "invalid_tid")
         return tid
 
     def state_path(self, tid: str) -> Path:
@@ -92,7 +96,8 @@ class TerminalFiles:
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise StateFileError(path, f"终端 {tid} 未初始化", f"terminal {tid} is not initialised") from None
+            raise StateFileError(path, f"终端 {tid} 未初始化", f"terminal {tid} is not initialised",
+                                 "missing") from None
         try:
             return TerminalState.model_validate_json(raw)
         except ValidationError as exc:
