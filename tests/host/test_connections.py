@@ -139,3 +139,17 @@ async def test_garbage_leaves_events(site):
         assert await send_and_watch(site.address, data) in (None, "30")
     kinds = {e.kind for e in await events_of(site, None)}
     assert {"frame_error", "decode_error"} <= kinds
+
+
+async def test_connections_beyond_the_limit_are_closed(make_site):
+    site = await make_site(HOST_CONFIG.model_copy(update={"max_connections": 1}))
+    first = await Connection.open(site.address)
+    terminal = site.terminal(persistent=first)
+    assert (await terminal.management("0820", "301")).rc == "00"
+    second = await Connection.open(site.address)
+    assert await second.closed_by_host()
+    await second.close()
+    assert (await terminal.management("0820", "301")).rc == "00"
+    await first.close()
+    [event] = await events_of(site, "connection_refused")
+    assert event.detail["reason"] == "too many connections"

@@ -73,3 +73,37 @@ async def test_sign_off_and_require_sign_in_survive_a_restart(sqlite_store, hsm)
     finally:
         await host.stop()
     assert set(sqlite_store.get_terminal_keys(TID)) == {"TK", "TMK"}
+
+
+class FlakyDatabase:
+    """Commits through the store until `broken` is set."""
+
+    def __init__(self, store) -> None:
+        self.store, self.broken = store, False
+
+    def __call__(self, writes):
+        if self.broken:
+            raise ConnectionError("database went away")
+        return self.store.apply_host_batch(writes)
+
+
+async def test_a_failed_commit_gets_no_answer_and_memory_resyncs_from_the_database(sqlite_store, hsm):
+    database = FlakyDatabase(sqlite_store)
+    site = await start_site(sqlite_store, hsm, committer=database)
+    try:
+        terminal = site.terminal()
+        await terminal.download_tmk()
+        await terminal.sign_in()
+        assert (await terminal.sale(PAN, 1000, PIN)).rc == "00"
+        database.broken = True
+        lost = terminal.financial("0200", "000000", "22", 500, PAN, PIN)
+        assert await terminal.roundtrip(terminal.frame(lost, mac=True)) is None  # no answer: never a false 00
+        database.broken = False
+        assert (await terminal.sale(PAN, 200, PIN)).rc == "00"  # held until the reload, then served
+        assert (await terminal.reverse(lost)).rc == "00"  # the lost sale never happened
+        account = site.host.registry.accounts[site.account_id]
+        assert account.balance == site.balance() == BALANCE - 1200
+        assert [e.detail["reason"] for e in sqlite_store.events(kind="registry_reloaded")] == [
+            "a group commit failed"]
+    finally:
+        await site.host.stop()

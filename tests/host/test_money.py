@@ -209,3 +209,14 @@ async def test_issuer_timeout_code_68(make_site):
     await terminal.download_tmk()
     await terminal.sign_in()
     assert (await terminal.sale(PAN, 100, PIN)).rc == "68"
+
+
+async def test_pin_block_format_other_than_iso_0(signed_in):
+    msg = signed_in.financial("0200", "000000", "22", 100, PAN, PIN)
+    msg["53"] = "1600000000000000"
+    assert (await signed_in.exchange(msg, mac=True)).rc == "99"
+
+
+async def test_zero_amount_is_invalid(site, signed_in):
+    assert (await signed_in.sale(PAN, 0, PIN)).rc == "13"
+    assert site.balance() == BALANCE

@@ -22,6 +22,7 @@ from posdoctor.host.records import (
     MerchantRecord,
     SignOn,
     TerminalRecord,
+    Totals,
     TxnState,
 )
 from posdoctor.host.registry import Snapshot
@@ -46,13 +47,20 @@ def signon_from_keys(keys: dict[str, m.TerminalKey]) -> SignOn | None:
                   wrapped_key_from_row(tdk) if tdk is not None else None, pik.issued_at)
 
 
-def terminal_record(row: m.Terminal, keys: dict[str, m.TerminalKey]) -> TerminalRecord:
+def last_settlement(row: m.Batch | None) -> tuple[int, Totals] | None:
+    if row is None:
+        return None
+    return row.batch_no, Totals(row.debit_amount, row.debit_count, row.credit_amount, row.credit_count)
+
+
+def terminal_record(row: m.Terminal, keys: dict[str, m.TerminalKey], settled: m.Batch | None = None) -> TerminalRecord:
     def key(kind: str) -> WrappedKey | None:
         return wrapped_key_from_row(keys[kind]) if kind in keys else None
 
     return TerminalRecord(
         tid=row.tid, mid=row.mid, serial=row.serial, model=row.model or "", status=row.status,
         batch_no=row.batch_no, tk=key("TK"), tmk=key("TMK"), signon=signon_from_keys(keys),
+        settled=last_settlement(settled),
     )
 
 
@@ -107,6 +115,13 @@ def _active_keys(session: DbSession, tid: str | None = None) -> dict[str, dict[s
     return keys
 
 
+def _last_settled(session: DbSession, tid: str | None = None) -> dict[str, m.Batch]:
+    query = select(m.Batch).where(m.Batch.status == "settled").order_by(m.Batch.settled_at, m.Batch.id)
+    if tid is not None:
+        query = query.where(m.Batch.tid == tid)
+    return {row.tid: row for row in session.scalars(query)}  # the latest per terminal wins
+
+
 def start_of_local_day(now: datetime) -> datetime:
     local = now.astimezone()
     return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo)
@@ -121,8 +136,9 @@ class StoreSource:
     def load_snapshot(self, now: datetime | None = None) -> Snapshot:
         now = now or m.utcnow()
         with DbSession(self.store.engine) as session:
-            keys = _active_keys(session)
-            terminals = [terminal_record(row, keys.get(row.tid, {})) for row in session.scalars(select(m.Terminal))]
+            keys, settled = _active_keys(session), _last_settled(session)
+            terminals = [terminal_record(row, keys.get(row.tid, {}), settled.get(row.tid))
+                         for row in session.scalars(select(m.Terminal))]
             merchants = [merchant_record(row) for row in session.scalars(select(m.Merchant))]
             cards = [card_record(row) for row in session.scalars(select(m.Card))]
             accounts = [AccountRecord(row.id, row.balance) for row in session.scalars(select(m.Account))]
@@ -157,7 +173,8 @@ class StoreSource:
             row = session.scalars(query.order_by(m.Terminal.tid)).first()
             if row is None:
                 return None, None
-            terminal = terminal_record(row, _active_keys(session, row.tid).get(row.tid, {}))
+            terminal = terminal_record(row, _active_keys(session, row.tid).get(row.tid, {}),
+                                       _last_settled(session, row.tid).get(row.tid))
             merchant = session.get(m.Merchant, row.mid)
             return terminal, merchant_record(merchant) if merchant is not None else None
 
@@ -178,6 +195,13 @@ class StoreSource:
         accounts = {row.card_id: account} if row.card_id is not None and account is not None else {}
         states = txn_states([row, *refunds], accounts)
         return states[0]
+
+    def load_batch(self, tid: str, batch_no: int) -> list[TxnState]:
+        rows = self.store.txns_in_batch(tid, batch_no)
+        with DbSession(self.store.engine) as session:
+            card_ids = {row.card_id for row in rows if row.card_id is not None}
+            accounts = dict(session.execute(select(m.Card.id, m.Card.account_id).where(m.Card.id.in_(card_ids))).all())
+        return txn_states(rows, accounts)
 
     def pan_hash(self, pan: str) -> str:
         return self.store.pan_hash(pan)

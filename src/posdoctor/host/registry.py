@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +48,8 @@ class RegistrySource(Protocol):
     def load_card(self, pan_hash: str) -> tuple[CardRecord | None, AccountRecord | None]: ...
 
     def load_txn_by_rrn(self, rrn: str) -> TxnState | None: ...
+
+    def load_batch(self, tid: str, batch_no: int) -> list[TxnState]: ...
 
     def pan_hash(self, pan: str) -> str: ...
 
@@ -98,20 +99,23 @@ class Registry:
         self.rules: list[DeclineRule] = []
         self.txns = TxnBook()
         self._unknown: dict[str, float] = {}
+        self._stale: set[str] = set()
 
     # --- loading --------------------------------------------------------------------------
     async def load(self) -> None:
-        """(Re)load everything from the source in a worker thread."""
+        """(Re)load everything from the source in a worker thread.
+
+        Only safe while no message is in flight (the server quiesces first): balances and
+        open transactions are replaced by what the database holds.
+        """
         snapshot = await asyncio.to_thread(self.source.load_snapshot)
         self.apply_snapshot(snapshot)
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
-        pending = {tid: t.pending for tid, t in self.terminals.items()}
-        self.terminals, self.serials = {}, {}
-        self._add_terminals(snapshot.terminals)
-        for tid, flags in pending.items():
-            if tid in self.terminals:
-                self.terminals[tid].pending |= flags
+        old = self.terminals
+        self.terminals, self.serials, self._stale = {}, {}, set()
+        for terminal in snapshot.terminals:
+            self._put_terminal(terminal, old.get(terminal.tid))
         self.merchants = {m.mid: m for m in snapshot.merchants}
         self.cards = {c.pan_hash: c for c in snapshot.cards}
         self.accounts = {a.id: a for a in snapshot.accounts}
@@ -121,30 +125,33 @@ class Registry:
             self.txns.add(txn)
         self._unknown.clear()
 
-    def _add_terminals(self, terminals: Iterable[TerminalRecord]) -> None:
-        for terminal in terminals:
-            old = self.terminals.get(terminal.tid)
-            if old is not None:
-                terminal.pending |= old.pending
-                self.serials.pop(old.serial, None)
-            self.terminals[terminal.tid] = terminal
-            self.serials[terminal.serial] = terminal.tid
+    def _put_terminal(self, terminal: TerminalRecord, old: TerminalRecord | None) -> None:
+        """Install a freshly loaded terminal, keeping what only memory knows about it."""
+        if old is not None:
+            terminal.pending |= old.pending
+            terminal.signed_off_at = old.signed_off_at if terminal.signon is None else None
+            terminal.upload = old.upload
+            terminal.settled = terminal.settled or old.settled
+            self.serials.pop(old.serial, None)
+        self.terminals[terminal.tid] = terminal
+        self.serials[terminal.serial] = terminal.tid
 
     def invalidate(self, tid: str | None = None) -> None:
-        """Forget one terminal (reloaded on next use), or every unknown-TID memo."""
+        """One terminal (or its merchant) changed in the store: reload it on its next message.
+        Also forgets which TIDs, serials and cards were unknown."""
         self._unknown.clear()
         if tid is not None:
-            old = self.terminals.pop(tid, None)
-            if old is not None:
-                self.serials.pop(old.serial, None)
+            self._stale.add(tid)
 
     # --- lookups ----------------------------------------------------------------------------
     async def find_terminal(self, tid: str) -> TerminalRecord | None:
         terminal = self.terminals.get(tid)
-        if terminal is None and not self._recently_unknown(f"tid:{tid}"):
-            terminal, merchant = await asyncio.to_thread(self.source.load_terminal, tid, None)
-            terminal = self._remember(terminal, merchant, f"tid:{tid}")
-        return terminal
+        if terminal is not None and tid not in self._stale:
+            return terminal
+        if terminal is None and self._recently_unknown(f"tid:{tid}"):
+            return None
+        fresh, merchant = await asyncio.to_thread(self.source.load_terminal, tid, None)
+        return self._remember(fresh, merchant, f"tid:{tid}", tid)
 
     async def find_terminal_by_serial(self, serial: str) -> TerminalRecord | None:
         tid = self.serials.get(serial)
@@ -153,7 +160,7 @@ class Registry:
         if self._recently_unknown(f"sn:{serial}"):
             return None
         terminal, merchant = await asyncio.to_thread(self.source.load_terminal, None, serial)
-        return self._remember(terminal, merchant, f"sn:{serial}")
+        return self._remember(terminal, merchant, f"sn:{serial}", None)
 
     async def find_card(self, pan: str) -> CardRecord | None:
         pan_hash = self.source.pan_hash(pan)
@@ -166,6 +173,13 @@ class Registry:
             self.accounts.setdefault(account.id, account)
             card = self.cards.setdefault(pan_hash, card)
         return card
+
+    async def batch_txns(self, tid: str, batch_no: int) -> list[TxnState]:
+        """A batch's transactions: from memory while open, else from the database."""
+        txns = self.txns.batch(tid, batch_no)
+        if not txns:
+            txns = await asyncio.to_thread(self.source.load_batch, tid, batch_no)
+        return txns
 
     async def find_txn_by_rrn(self, rrn: str) -> TxnState | None:
         txn = self.txns.by_rrn.get(rrn)
@@ -193,13 +207,17 @@ class Registry:
             self._unknown.clear()
         self._unknown[key] = time.monotonic()
 
-    def _remember(self, terminal: TerminalRecord | None, merchant: MerchantRecord | None, key: str) -> TerminalRecord | None:
+    def _remember(self, terminal: TerminalRecord | None, merchant: MerchantRecord | None, key: str,
+                  asked_tid: str | None) -> TerminalRecord | None:
+        if asked_tid is not None:
+            self._stale.discard(asked_tid)
         if terminal is None:
+            gone = self.terminals.pop(asked_tid, None) if asked_tid is not None else None
+            if gone is not None:
+                self.serials.pop(gone.serial, None)
             self._mark_unknown(key)
             return None
-        if terminal.tid in self.terminals:  # loaded concurrently: keep the first
-            return self.terminals[terminal.tid]
-        self._add_terminals([terminal])
         if merchant is not None:
             self.merchants[merchant.mid] = merchant
+        self._put_terminal(terminal, self.terminals.get(terminal.tid))
         return terminal

@@ -39,6 +39,9 @@ from posdoctor.store.records import EventRecord, KeysRetired
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0
+QUIESCE_POLL_S = 0.002
+RESYNC_FIRST_DELAY_S = 0.1
+RESYNC_MAX_DELAY_S = 5.0
 
 
 def utcnow() -> datetime:
@@ -70,6 +73,11 @@ class HostServer:
         self.stats: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[Any], Session] = {}
+        self._gate = asyncio.Event()
+        """Open while messages may enter the pipeline; closed during a reload."""
+        self._in_flight = 0
+        self._resync_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def registry(self) -> Registry:
@@ -84,6 +92,7 @@ class HostServer:
         """Load the registry, start the writer, listen; returns where it listens."""
         await self.registry.load()
         self.ledger.start()
+        self._gate.set()
         self._server = await asyncio.start_server(self._serve_connection, self.config.host, self.config.port)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.env.listen = (host, port)
@@ -92,6 +101,11 @@ class HostServer:
 
     async def stop(self) -> None:
         """Stop listening, let messages in progress finish, close connections, commit."""
+        self._stopping = True
+        if self._resync_task is not None:
+            self._resync_task.cancel()
+            await asyncio.gather(self._resync_task, return_exceptions=True)
+        self._gate.set()  # messages held by a reload finish (they fail to commit: no answer)
         if self._server is not None:
             self._server.close()
         for task, session in list(self._connections.items()):
@@ -109,13 +123,45 @@ class HostServer:
 
     # --- operator hooks ------------------------------------------------------------------
     async def invalidate(self, tid: str | None = None) -> None:
-        """Something changed in the store: forget one terminal (reloaded on its next
-        message), or reload everything once the writes in flight are committed."""
+        """Something changed in the store: one terminal (or its merchant) is reloaded on
+        its next message; without a tid everything is reloaded, with new messages held
+        until the messages in flight are done and their writes committed."""
         if tid is not None:
             self.registry.invalidate(tid)
             return
-        await self.ledger.submit([])  # FIFO: every earlier write set is committed now
-        await self.registry.load()
+        await self._reload_quiesced()
+
+    async def _reload_quiesced(self) -> None:
+        self._gate.clear()
+        try:
+            while self._in_flight:
+                await asyncio.sleep(QUIESCE_POLL_S)
+            await self.ledger.submit([])  # FIFO: every earlier write set is settled now
+            await self.registry.load()
+        finally:
+            self._gate.set()
+
+    def _resync_after_failed_commit(self) -> None:
+        """Memory ran ahead of a commit that failed: hold new messages and reload from the
+        database (retrying while it is unreachable), which holds only what committed."""
+        if self._stopping or (self._resync_task is not None and not self._resync_task.done()):
+            return
+        self._gate.clear()
+        self._resync_task = asyncio.create_task(self._resync())
+
+    async def _resync(self) -> None:
+        delay = RESYNC_FIRST_DELAY_S
+        while True:
+            try:
+                await self._reload_quiesced()
+            except Exception as exc:  # database still unreachable: keep the gate closed, retry
+                log.warning("reload after a failed commit failed (%s); retrying in %.1fs", exc, delay)
+                self._gate.clear()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RESYNC_MAX_DELAY_S)
+            else:
+                self._record_event(Session("host"), "registry_reloaded", None, reason="a group commit failed")
+                return
 
     def set_pending(self, tid: str, requirement: ProcessingRequirement) -> None:
         """Ask a terminal (via its next answers' header) to sign in / download again."""
@@ -134,9 +180,16 @@ class HostServer:
     # --- messages -------------------------------------------------------------------------
     async def handle_payload(self, payload: bytes, session: Session | None = None) -> Context:
         """Run one frame (what follows the length prefix) through the pipeline."""
+        await self._gate.wait()
         ctx = Context(payload, session or Session("in-process"), now=self.clock(), started=time.perf_counter())
-        await run_pipeline(ctx, self.env, INBOUND, CLOSING)
-        self.stats[ctx.answer["39"] if ctx.answer else "no_answer"] += 1
+        self._in_flight += 1
+        try:
+            await run_pipeline(ctx, self.env, INBOUND, CLOSING)
+        finally:
+            self._in_flight -= 1
+        if not ctx.committed:
+            self._resync_after_failed_commit()
+        self.stats[ctx.answer["39"] if ctx.answer and ctx.committed else "no_answer"] += 1
         return ctx
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -55,7 +55,7 @@ class CompareTotals(Step):
         if terminal.settled is not None and terminal.settled[0] == batch:
             host = terminal.settled[1]  # a repeated settlement of the same batch
         else:
-            host = batch_totals(env.registry.txns.batch(terminal.tid, batch))
+            host = batch_totals(await env.registry.batch_txns(terminal.tid, batch))
         theirs = Totals(sent.debit_amount, sent.debit_count, sent.credit_amount, sent.credit_count)
         flag = ReconFlag.BALANCED if theirs == host else ReconFlag.UNBALANCED
         ctx.answer_fields["48"] = replace(sent, flag=flag).encode()
@@ -114,7 +114,7 @@ class EndBatchUpload(Step):
         upload = terminal.upload
         if upload is None or upload.batch_no != batch:
             return ok(f"no batch upload of batch {batch:06d} in progress")
-        host = {(t.stan, t.kind): t.amount for t in env.registry.txns.batch(terminal.tid, batch)
+        host = {(t.stan, t.kind): t.amount for t in await env.registry.batch_txns(terminal.tid, batch)
                 if t.status in SETTLED_STATUSES}
         theirs = upload.items
         host_only = sorted(f"{k} {s}" for s, k in host.keys() - theirs.keys())
