@@ -7,6 +7,7 @@ import secrets
 from e2esite import BALANCE, MID, PAN, PIN, TID, Site
 
 from posdoctor.crypto.ciphers import Algorithm
+from posdoctor.host import provision_terminal
 from posdoctor.terminal import Card, LinkConditions, TerminalFiles
 
 CARD = Card(PAN, expiry="3012")
@@ -153,3 +154,19 @@ async def test_wrong_merchant_is_refused(site: Site) -> None:
     outcome = await app.sign_in()
     assert (outcome.response_code, outcome.message_zh) == ("03", "无效商户")
     assert MID != app.state.mid
+
+
+async def test_sm4_terminal_signs_in_with_006_and_macs_with_sm4(site: Site) -> None:
+    sheet = provision_terminal(site.store, site.hsm, "10000002", MID, "SN0002", "N910", alg=Algorithm.SM4)
+    await site.host.invalidate()
+    app = site.terminal(tid="10000002", serial="SN0002")
+    app.state.settings.signin_mode = "006"
+    app.inject_transport_key(sheet.tk)
+    assert all(o.ok for o in await app.initialise())
+    assert app.keys.alg("TMK") is Algorithm.SM4
+    signed = await app.sign_in()
+    assert signed.ok and app.keys.alg("MAK") is Algorithm.SM4
+    app.state.comm.receive_timeout_s = 3.0
+    sale = await app.sale(CARD, 700)  # no PIN: the CUP field 52 holds 8 bytes, an SM4 block is 16
+    assert sale.ok, sale.text
+    assert site.balance() == BALANCE - 700

@@ -128,3 +128,11 @@ def test_txn_log_does_not_keep_clear_pan() -> None:
     record = TxnRecord(kind="sale", stan="000001", batch=1, amount=1, pan_masked="x", pan_sealed=app.seal_pan(PAN),
                        at=app.clock())
     assert PAN not in record.model_dump_json()
+
+
+def test_default_operators_are_independent_per_terminal() -> None:
+    first, second = make_app(9), make_app(9)
+    for _ in range(3):
+        first.login("01", "9999")
+    assert first.state.operators["01"].locked and not second.state.operators["01"].locked
+    assert second.login("01", "0000").ok

@@ -23,7 +23,7 @@ from posdoctor.terminal.errors import LocalRefusal
 from posdoctor.terminal.events import EventKind
 from posdoctor.terminal.link import Link
 from posdoctor.terminal.messages import M
-from posdoctor.terminal.operators import DEFAULT_OPERATORS, add_operator, check_login
+from posdoctor.terminal.operators import add_default_operators, check_login
 from posdoctor.terminal.outcome import Outcome
 from posdoctor.terminal.state import TerminalState
 from posdoctor.terminal.storage import TerminalFiles
@@ -34,8 +34,7 @@ __all__ = ["PaymentApp", "new_state", "open_app"]
 def new_state(tid: str, serial: str, *, mid: str = "", model: str = "EMU-100") -> TerminalState:
     """A factory-fresh terminal: default operators, no keys, batch 000001."""
     state = TerminalState(tid=tid, serial=serial, mid=mid, model=model)
-    for number, password, supervisor in DEFAULT_OPERATORS:
-        add_operator(state, number, password, supervisor=supervisor)
+    add_default_operators(state)
     return state
 
 

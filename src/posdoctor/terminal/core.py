@@ -93,7 +93,7 @@ class AppCore:
         async with self._lock:
             with self.events.capture() as captured:
                 outcome = await self._attempt(kind, flow, *args)
-                if follow_up and self.state.requirements:
+                if follow_up and self.state.requirements and self.state.settings.follow_host_requirements:
                     outcome.follow_ups = await self._follow_ups()
             outcome.events = list(captured)
             return outcome
@@ -115,13 +115,15 @@ class AppCore:
             self._save_at_end(kind.value)
 
     async def _follow_ups(self) -> list[Outcome]:
+        """Run what the host asked for, in the order it asked; requirements the app has no
+        action for (TMS) stay noted without being retried."""
         done: list[Outcome] = []
-        while self.state.requirements and len(done) < MAX_FOLLOW_UPS:
-            requirement = self.state.requirements.pop(0)
-            action = self.follow_up_action(requirement)
-            if action is None:
-                continue
-            kind, flow = action
+        while len(done) < MAX_FOLLOW_UPS:
+            runnable = [r for r in self.state.requirements if self.follow_up_action(r) is not None]
+            if not runnable:
+                break
+            self.state.requirements.remove(runnable[0])
+            kind, flow = self.follow_up_action(runnable[0])  # type: ignore[misc]
             outcome = await self._attempt(kind, flow)
             done.append(outcome)
             if not outcome.ok:

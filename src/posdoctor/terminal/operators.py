@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from functools import lru_cache
 
 from posdoctor.terminal.errors import LocalRefusal
 from posdoctor.terminal.messages import M
 from posdoctor.terminal.state import Operator, TerminalState
 
-__all__ = ["hash_password", "add_operator", "check_login", "unlock_operator", "DEFAULT_OPERATORS"]
+__all__ = ["hash_password", "add_operator", "add_default_operators", "check_login", "unlock_operator",
+           "DEFAULT_OPERATORS"]
 
 _ITERATIONS = 20_000
 DEFAULT_OPERATORS = (("00", "123456", True), ("01", "0000", False))
@@ -34,6 +36,21 @@ def add_operator(state: TerminalState, number: str, password: str, *, supervisor
                         supervisor=supervisor)
     state.operators[number] = operator
     return operator
+
+
+@lru_cache(maxsize=1)
+def _factory_operators() -> tuple[Operator, ...]:
+    """The factory defaults, hashed once per process: every device ships with the same
+    well-known default passwords, so a per-device salt would protect nothing here and
+    hashing them anew would cost a fleet simulator seconds per thousand terminals."""
+    salt = secrets.token_bytes(16)
+    return tuple(Operator(number=number, password_hash=hash_password(password, salt), salt=salt.hex(),
+                          supervisor=supervisor) for number, password, supervisor in DEFAULT_OPERATORS)
+
+
+def add_default_operators(state: TerminalState) -> None:
+    for operator in _factory_operators():
+        state.operators[operator.number] = operator.model_copy()
 
 
 def check_login(state: TerminalState, number: str, password: str) -> Operator:

@@ -75,6 +75,8 @@ class AppSettings(_Model):
     batch_upload_items: int = Field(default=8, ge=1, le=20)
     event_capacity: int = Field(default=100, ge=1)
     operator_number: str = Field(default="01", pattern=r"^[0-9]{2,3}$")
+    follow_host_requirements: bool = True
+    """Run the sign-in/download/status upload the host asks for in answer headers."""
 
 
 class SealedKey(_Model):
