@@ -69,3 +69,14 @@ def test_refusal_is_printed_in_both_languages(home: Path) -> None:
     assert code == 1
     assert "请下载主密钥 / Please download the master key" in out
     assert "6222020000000000000" not in out
+
+
+def test_first_init_needs_a_serial(home: Path) -> None:
+    code, out = term(TID, "init", "--tk", "11" * 16, "--json")
+    assert code == 2 and json.loads(out)["error"]["en"] == "the first init needs --serial (the device serial number)"
+
+
+def test_key_of_the_wrong_length_for_sm4(home: Path) -> None:
+    code, out = term(TID, "init", "--serial", "S1", "--signin-mode", "006", "--tk", "11" * 8, "--json")
+    assert code == 2
+    assert json.loads(out)["error"]["en"] == "key length 8 bytes is not allowed (allowed: 16)"

@@ -9,7 +9,7 @@ import pytest
 from termhost import CLOSE, PAN, PIN, SILENT, Raw, Reply, ScriptedHost, Script, answer, make_app
 
 from posdoctor.iso8583.codec import encode_message
-from posdoctor.iso8583.framing import Frame, Header, encode_frame
+from posdoctor.iso8583.framing import Frame, encode_frame
 from posdoctor.terminal import Card
 from posdoctor.terminal.link import Connection, LinkConditions
 

@@ -87,3 +87,14 @@ def test_storage_fault_is_an_event_when_saving_at_the_end() -> None:
 
 def test_card_repr_never_shows_the_pan() -> None:
     assert PAN not in repr(Card(PAN)) and "622202" in repr(Card(PAN))
+
+
+async def test_tamper_wipes_keys_and_locks(scripted: Start) -> None:
+    host = await scripted(lambda request: Reply(answer(request)))
+    app = make_app(host.port)
+    app.device.trigger_tamper()
+    outcome = await app.sale(Card(PAN), 100, PIN)
+    assert (outcome.ok, outcome.message_zh) == (False, "安全模块触发,终端已锁定")
+    assert app.state.keys == {} and not app.state.signed_in and host.connections == 0
+    check = app.self_check()
+    assert not check.ok and "tamper" in check.detail["failed"]

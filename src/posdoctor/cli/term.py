@@ -19,8 +19,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
+from posdoctor.crypto.errors import CryptoError
 from posdoctor.store import StoreError, load_settings
-from posdoctor.terminal import Card, CardError, Outcome, PaymentApp, StateFileError, open_app
+from posdoctor.terminal import Card, CardError, Outcome, PaymentApp, StateFileError, TerminalFiles, open_app
 from posdoctor.terminal.state import SIGNIN_MODES
 
 EXIT_FAILED, EXIT_INVALID = 1, 2
@@ -65,6 +66,13 @@ def _fail(zh: str, en: str, as_json: bool, code: int = EXIT_INVALID) -> NoReturn
 
 def _home() -> Path:
     return load_settings().home
+
+
+def _exists(tid: str) -> bool:
+    try:
+        return TerminalFiles(_home()).exists(tid)
+    except StateFileError:
+        return True  # let _open report the bad TID
 
 
 def _open(ctx: typer.Context, as_json: bool, create: dict[str, str] | None = None) -> PaymentApp:
@@ -176,6 +184,9 @@ def init(ctx: typer.Context,
          host: HostOption = None, port: PortOption = None, tpdu: TpduOption = None, header: HeaderOption = None,
          timeout: TimeoutOption = None, as_json: JsonOption = False) -> None:
     tk_key, tmk_key = _key(tk, tk_file, "TK", as_json), _key(tmk, tmk_file, "TMK", as_json)
+    if serial is None and not _exists(ctx.obj):
+        _fail("首次初始化需要 --serial (设备序列号)", "the first init needs --serial (the device serial number)",
+              as_json)
     create = {"serial": serial or "", "mid": mid or "", "model": model}
     app = _open(ctx, as_json, create=create if serial else None)
     if mid and app.state.mid != mid:
@@ -188,10 +199,13 @@ def init(ctx: typer.Context,
     if tmk_key is None and tk_key is None and not app.state.has_key("TK"):
         _fail("需要 --tk/--tk-file 或 --tmk/--tmk-file", "give --tk/--tk-file or --tmk/--tmk-file", as_json)
     outcomes = [app.self_check()]
-    if tk_key is not None:
-        outcomes.append(app.inject_transport_key(tk_key))
-    if tmk_key is not None:
-        outcomes.append(app.inject_tmk(tmk_key))
+    try:
+        if tk_key is not None:
+            outcomes.append(app.inject_transport_key(tk_key))
+        if tmk_key is not None:
+            outcomes.append(app.inject_tmk(tmk_key))
+    except CryptoError as exc:  # e.g. an 8-byte key for SM4 (sign-in mode 006)
+        _fail(exc.zh, exc.en, as_json)
     outcomes += asyncio.run(app.initialise(download_tmk=tmk_key is None))
     _report(outcomes, as_json)
 

@@ -98,9 +98,19 @@ class AppCore:
             outcome.events = list(captured)
             return outcome
 
+    def refuse_if_tampered(self) -> None:
+        """A triggered security module wipes the keys and locks the terminal."""
+        if not self.device.tampered:
+            return
+        if self.state.keys:
+            self.state.keys.clear()
+            self.state.sign_out()
+        raise LocalRefusal(M.TAMPERED, cause_hint="hw.tamper")
+
     async def _attempt(self, kind: EventKind, flow: Flow, *args: Any) -> Outcome:
         channel = Channel(self.link, self.state.comm, build_header(self.state.app_version))
         try:
+            self.refuse_if_tampered()
             return await flow(channel, *args)
         except TerminalError as exc:
             self.events.record(kind, exc.message, **exc.detail)

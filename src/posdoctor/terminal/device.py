@@ -81,6 +81,10 @@ class Device:
     def clear_all_faults(self) -> None:
         self.faults.clear()
 
+    def trigger_tamper(self) -> None:
+        """The case was opened: the secure element locks (the app wipes its keys)."""
+        self.tampered = True
+
     # --- what the application asks ----------------------------------------------------
     def self_check(self) -> list[CheckResult]:
         """Power-on self-check: one result per peripheral, in a fixed order."""

@@ -66,6 +66,9 @@ class LifecycleFlows(AppCore):
                                        peripheral=result.peripheral.value, fault=result.fault)
                     if result.fault not in NON_BLOCKING_FAULTS.get(result.peripheral, frozenset()):
                         failed.append(result.peripheral.value)
+            if self.device.tampered:
+                self.events.record(EventKind.SELF_CHECK, M.TAMPERED, cause_hint="hw.tamper")
+                failed.append("tamper")
             unreadable = self._unreadable_keys()
             if unreadable:
                 self.events.record(EventKind.SELF_CHECK, M.KEY_STORE_UNREADABLE, keys=unreadable)

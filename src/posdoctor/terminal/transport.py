@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from posdoctor.iso8583.codec import decode_message, encode_message, mac_input, with_mac
 from posdoctor.iso8583.errors import DecodeError, EncodeError, FrameError
@@ -83,13 +83,13 @@ class Channel:
             await conn.close()
 
     # --- messages --------------------------------------------------------------------
-    def encode(self, msg: dict[str, str], mac_key_fn: Any = None) -> bytes:
-        """Body bytes of `msg`; with `mac_key_fn(data) -> bytes(8)` field 64 is computed."""
+    def encode(self, msg: dict[str, str], mac_fn: Callable[[bytes], bytes] | None = None) -> bytes:
+        """Body bytes of `msg`; with `mac_fn(data) -> bytes(8)` field 64 is computed."""
         try:
-            if mac_key_fn is None:
+            if mac_fn is None:
                 return encode_message(msg)
             body = encode_message({**msg, "64": MAC_PLACEHOLDER})
-            return with_mac(body, mac_key_fn(mac_input(body)))
+            return with_mac(body, mac_fn(mac_input(body)))
         except EncodeError as exc:
             raise CommError(M.PACK_ERROR, stage="pack", field=exc.field, reason=exc.reason) from None
 
