@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -13,11 +12,8 @@ from posdoctor.host.results import Result
 from posdoctor.iso8583.framing import Frame, ProcessingRequirement
 
 if TYPE_CHECKING:
-    from posdoctor.host.records import CardRecord, MerchantRecord, SignOn, TerminalRecord, TxnRecord
+    from posdoctor.host.records import CardRecord, MerchantRecord, SignOn, TerminalRecord, TxnState
     from posdoctor.host.route import Route
-
-_connection_ids = itertools.count(1)
-
 
 @dataclass(slots=True)
 class Session:
@@ -25,7 +21,6 @@ class Session:
 
     peer: str
     writer: asyncio.StreamWriter | None = None
-    id: int = field(default_factory=lambda: next(_connection_ids))
     messages: int = 0
     tid: str | None = None
     """The last terminal that spoke on this connection."""
@@ -76,8 +71,8 @@ class Context:
     pan: str | None = None
     card: CardRecord | None = None
     amount: int = 0
-    txn: TxnRecord | None = None
-    original: TxnRecord | None = None
+    txn: TxnState | None = None
+    original: TxnState | None = None
 
     result: Result = Result.OK
     reason: str = ""
@@ -102,10 +97,6 @@ class Context:
     writes: WriteSet = field(default_factory=WriteSet)
 
     @property
-    def ok(self) -> bool:
-        return self.result is Result.OK
-
-    @property
     def tid(self) -> str | None:
         if self.terminal is not None:
             return self.terminal.tid
@@ -117,7 +108,8 @@ class Context:
             return self.terminal.mid
         return (self.request or {}).get("42")
 
-    def field(self, number: str) -> str | None:
+    def get(self, number: str) -> str | None:
+        """A request field, or None."""
         return None if self.request is None else self.request.get(number)
 
     def add_event(self, kind: str, code: str | None = None, **detail: Any) -> None:

@@ -1,4 +1,4 @@
-"""Retrieval reference numbers (field 37), authorisation codes (38) and row ids."""
+"""Retrieval reference numbers (field 37) and authorisation codes (38)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,3 @@ class Identifiers:
 
     def next_auth_code(self) -> str:
         return f"{next(self._auth) % 1_000_000:06d}"
-
-    @staticmethod
-    def new_txn_id() -> str:
-        return secrets.token_hex(8)

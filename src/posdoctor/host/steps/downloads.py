@@ -46,7 +46,7 @@ class SendEmvEntry(Step):
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
         try:
-            request = decode_tlv(bytes.fromhex(ctx.field("62") or ""), field="62")
+            request = decode_tlv(bytes.fromhex(ctx.get("62") or ""), field="62")
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"field 62 is not TLV: {exc}")
         entry = find_entry(self.kind, EMV_TABLES[self.kind], request)
@@ -77,7 +77,7 @@ class RecordStatus(Step):
         terminal = ctx.terminal
         assert terminal is not None
         try:
-            status = decode_param_tags(bytes.fromhex(ctx.field("62") or ""), STATUS_TAGS)
+            status = decode_param_tags(bytes.fromhex(ctx.get("62") or ""), STATUS_TAGS)
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"status upload field 62 unreadable: {exc}")
         ctx.add_event("status_upload", None, **status)

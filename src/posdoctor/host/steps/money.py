@@ -19,15 +19,15 @@ PIN_FORMAT_ISO0 = "2"
 
 
 def read_batch(ctx: Context) -> int:
-    return int(Field60.decode(ctx.field("60") or "").batch)
+    return int(Field60.decode(ctx.get("60") or "").batch)
 
 
 def read_pan(ctx: Context) -> str | None:
     """PAN from field 2, else from track 2 (35) up to the separator."""
-    pan = ctx.field("2")
+    pan = ctx.get("2")
     if pan:
         return pan
-    track2 = ctx.field("35")
+    track2 = ctx.get("35")
     if track2:
         return track2.split("=", 1)[0]
     return None
@@ -81,10 +81,10 @@ class CheckDuplicate(Step):
         assert terminal is not None
         try:
             batch = read_batch(ctx)
-            amount = int(ctx.field("4") or 0)
+            amount = int(ctx.get("4") or 0)
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"field 60 or 4 unreadable: {exc}")
-        stan = ctx.field("11") or ""
+        stan = ctx.get("11") or ""
         book = env.registry.txns
         earlier = book.find(TxnKey(terminal.tid, batch, stan, self.kind))
         if earlier is not None:
@@ -126,14 +126,14 @@ class VerifyPin(Step):
         self.required = required
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
-        block_hex = ctx.field("52")
+        block_hex = ctx.get("52")
         if not block_hex:
             if self.required:
                 return refuse(Result.WRONG_PIN, "PIN required but field 52 is missing")
             return ok("no PIN entered")
         card, signon, pan = ctx.card, ctx.signon, ctx.pan
         assert card is not None and signon is not None and pan is not None
-        control = ctx.field("53")
+        control = ctx.get("53")
         if control:
             pin_format = SecurityControl.decode(control).pin_format
             if pin_format != PIN_FORMAT_ISO0:
@@ -189,11 +189,11 @@ class FindOriginal(Step):
         terminal = ctx.terminal
         assert terminal is not None
         original = None
-        reference = ctx.field("61") or ""
+        reference = ctx.get("61") or ""
         if len(reference) >= 12 and reference[:12].isdigit():
             key = TxnKey(terminal.tid, int(reference[:6]), reference[6:12], "sale")
             original = env.registry.txns.find(key)
-        rrn = ctx.field("37")
+        rrn = ctx.get("37")
         if original is None and rrn:
             original = await env.registry.find_txn_by_rrn(rrn)
             if original is not None and (original.kind != "sale" or original.mid != terminal.mid):
@@ -284,18 +284,18 @@ class ReverseOriginal(Step):
         assert terminal is not None
         try:
             batch = read_batch(ctx)
-            txn_type = Field60.decode(ctx.field("60") or "").txn_type
+            txn_type = Field60.decode(ctx.get("60") or "").txn_type
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"field 60 unreadable: {exc}")
-        stan = ctx.field("11") or ""
+        stan = ctx.get("11") or ""
         kind = REVERSIBLE_KINDS.get(txn_type)
         if kind is None:
             return ok(f"transaction type {txn_type} is not reversible: nothing to reverse")
         key = TxnKey(terminal.tid, batch, stan, kind)
         original = env.registry.txns.find(key)
         ctx.writes.append(ReversalRecord(
-            terminal.tid, batch, stan, ctx.now, reason=ctx.field("39"),
-            amount=int(ctx.field("4") or 0) or None, orig=key if original is not None else None,
+            terminal.tid, batch, stan, ctx.now, reason=ctx.get("39"),
+            amount=int(ctx.get("4") or 0) or None, orig=key if original is not None else None,
         ))
         if original is None:
             return ok(f"no {kind} STAN {stan} in batch {batch:06d}: nothing to reverse")

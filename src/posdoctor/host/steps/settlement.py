@@ -48,7 +48,7 @@ class CompareTotals(Step):
         terminal = ctx.terminal
         assert terminal is not None
         try:
-            sent = SettlementTotals.decode(ctx.field("48") or "")
+            sent = SettlementTotals.decode(ctx.get("48") or "")
             batch = read_batch(ctx)
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"settlement field 48 or 60 unreadable: {exc}")
@@ -88,7 +88,7 @@ class RecordBatchUpload(Step):
         terminal = ctx.terminal
         assert terminal is not None
         try:
-            items = decode_batch_items(ctx.field("48") or "")
+            items = decode_batch_items(ctx.get("48") or "")
             batch = read_batch(ctx)
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"batch upload field 48 or 60 unreadable: {exc}")
@@ -108,7 +108,7 @@ class EndBatchUpload(Step):
         assert terminal is not None
         try:
             batch = read_batch(ctx)
-            announced = decode_batch_end(ctx.field("48")) if ctx.field("48") else None
+            announced = decode_batch_end(ctx.get("48")) if ctx.get("48") else None
         except (Iso8583Error, ValueError) as exc:
             return refuse(Result.FORMAT_ERROR, f"batch upload end field 48 or 60 unreadable: {exc}")
         upload = terminal.upload

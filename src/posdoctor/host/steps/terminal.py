@@ -21,7 +21,7 @@ def _found(ctx: Context, env: HostEnv, terminal: TerminalRecord) -> Outcome:
 
 def read_device_info(ctx: Context) -> dict[str, str] | None:
     """Field 62 as device information (SN, MD, AV, FV), or None when absent."""
-    raw = ctx.field("62")
+    raw = ctx.get("62")
     if not raw:
         return None
     return decode_device_info(bytes.fromhex(raw))
@@ -31,7 +31,7 @@ class LoadTerminal(Step):
     """Field 41 -> the registered terminal and its merchant (97 when unknown)."""
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
-        tid = ctx.field("41") or ""
+        tid = ctx.get("41") or ""
         terminal = await env.registry.find_terminal(tid)
         if terminal is None:
             return refuse(Result.UNKNOWN_TERMINAL, f"TID {tid} is not registered")
@@ -42,7 +42,7 @@ class FindTerminal(Step):
     """TMK download: by field 41 when sent, else by the device serial in field 62."""
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
-        tid = ctx.field("41")
+        tid = ctx.get("41")
         if tid:
             return await LoadTerminal().run(ctx, env)
         try:
@@ -66,7 +66,7 @@ class CheckStatus(Step):
         assert terminal is not None
         if not terminal.usable:
             return refuse(Result.TERMINAL_DISABLED, f"terminal {terminal.tid} is {terminal.status}")
-        mid = ctx.field("42")
+        mid = ctx.get("42")
         if mid and mid != terminal.mid:
             return refuse(
                 Result.MERCHANT_MISMATCH, f"TID {terminal.tid} belongs to merchant {terminal.mid}, not {mid}"
@@ -139,7 +139,7 @@ class VerifyMac(Step):
         self.required = required
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
-        mac_hex = ctx.field("64")
+        mac_hex = ctx.get("64")
         if not mac_hex:
             if self.required and env.config.require_mac:
                 return refuse(Result.MAC_INVALID, "MAC (field 64) missing")
