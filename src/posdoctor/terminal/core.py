@@ -89,11 +89,11 @@ class AppCore:
             self.events.record(kind, exc.message, peripheral=exc.peripheral.value, fault=exc.fault)
 
     # --- running operations ------------------------------------------------------------
-    async def operate(self, kind: EventKind, flow: Flow, *args: Any, follow_up: bool = True) -> Outcome:
+    async def operate(self, kind: EventKind, flow: Flow, *args: Any) -> Outcome:
         async with self._lock:
             with self.events.capture() as captured:
                 outcome = await self._attempt(kind, flow, *args)
-                if follow_up and self.state.requirements and self.state.settings.follow_host_requirements:
+                if self.state.requirements and self.state.settings.follow_host_requirements:
                     outcome.follow_ups = await self._follow_ups()
             outcome.events = list(captured)
             return outcome
