@@ -16,10 +16,11 @@ LISTENING = re.compile(rb"listening on ([0-9.]+):(\d+)")
 
 
 async def test_serve_listens_answers_and_stops_on_sigterm(tmp_path: Path):
+    """With --short the host closes each connection after its answer."""
     env = {**os.environ, "POSDOCTOR_HOME": str(tmp_path / "home"), "COLUMNS": "200"}
     env.pop("POSDOCTOR_DB", None)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", "0",
+        sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", "0", "--short",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
     try:
         line = await asyncio.wait_for(process.stdout.readline(), 30)
@@ -31,6 +32,7 @@ async def test_serve_listens_answers_and_stops_on_sigterm(tmp_path: Path):
         await conn.send_raw(encode_frame(Frame(DEFAULT_TPDU, Header(), body)))
         answer = decode_message(decode_frame(await conn.read_payload(), FrameConfig()).body)
         assert (answer["t"], answer["39"]) == ("0830", "97")  # an empty registry knows no terminal
+        assert await conn.closed_by_host()
         await conn.close()
     finally:
         process.send_signal(signal.SIGTERM)

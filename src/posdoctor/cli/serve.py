@@ -23,11 +23,13 @@ def serve(
     db: Annotated[str | None, typer.Option("--db", help="数据库地址 / database URL")] = None,
     host: Annotated[str | None, typer.Option("--host", help="监听地址 / listen address (127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option("--port", help=f"监听端口 / listen port ({DEFAULT_PORT})")] = None,
+    short: Annotated[bool, typer.Option("--short", help="短连接: 每次应答后关闭连接 / close the connection "
+                                                          "after each answer")] = False,
 ) -> None:
     """启动收单主机(ISO 8583) / run the acquiring host (ISO 8583)."""
     console, errors = Console(), Console(stderr=True)
     try:
-        config = load_host_config(host=host, port=port)
+        config = load_host_config(host=host, port=port, persistent=False if short else None)
     except ValidationError as exc:
         raise _fail(errors, f"主机配置无效: {exc.errors()[0]['msg']}",
                     f"invalid host settings: {exc.errors()[0]['msg']}") from None
