@@ -2,7 +2,7 @@
 
 import pytest
 from hostclient import TestTerminal
-from hostsite import MID, PAN, PIN, SERIAL, TID
+from hostsite import HOST_CONFIG, MID, PAN, PIN, SERIAL, TID
 
 from posdoctor.crypto.ciphers import Algorithm
 from posdoctor.host import provision_terminal
@@ -99,6 +99,15 @@ async def test_parameter_download_and_its_end_clear_the_request(site, signed_in)
     assert (params["90"], int(params["91"])) == site.address
     assert (await signed_in.management("0800", "361")).rc == "00"
     assert (await signed_in.management("0820", "301")).frame.header.processing == "0"
+
+
+async def test_parameter_download_360_with_operator_overrides(make_site):
+    site = await make_site(HOST_CONFIG.model_copy(update={"parameters": {"12": "45", "20": "1"}}))
+    terminal = site.terminal()
+    await terminal.download_tmk()
+    await terminal.sign_in()
+    params = decode_param_tags(bytes.fromhex((await terminal.management("0800", "360"))["62"]))
+    assert (params["12"], params["20"], params["26"]) == ("45", "1", "11111111")
 
 
 async def test_the_header_asks_for_sign_in_before_downloads(site, signed_in):
