@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from posdoctor.cli import admin, demo, serve, term
+from posdoctor.cli import admin, ask, demo, doctor, serve, sim, term, tms
 
 app = typer.Typer(
     name="posdoctor",
@@ -13,7 +13,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (admin, serve, term, demo):
+for module in (admin, serve, term, demo, tms, doctor, ask, sim):
     module.register(app)
 
 

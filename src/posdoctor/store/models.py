@@ -265,3 +265,6 @@ class Event(Base):
     tid: Mapped[str | None] = mapped_column(String(8))
     code: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]]
+
+# TMS tables live in their own module, on the same Base.
+from posdoctor.store import models_tms  # noqa: E402,F401

@@ -12,9 +12,10 @@ from __future__ import annotations
 from posdoctor.store.cards import CardsMixin, rule_matches
 from posdoctor.store.evidence import EvidenceMixin
 from posdoctor.store.registry import RegistryMixin
+from posdoctor.store.tms import TmsMixin
 
 
-class Store(RegistryMixin, CardsMixin, EvidenceMixin):
+class Store(RegistryMixin, CardsMixin, EvidenceMixin, TmsMixin):
     """``Store(engine, lmk)``; usually built by ``posdoctor.store.db.open_store``.
 
     Registry: ``add_merchant``, ``get_merchant``, ``list_merchants``,
