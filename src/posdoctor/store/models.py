@@ -89,6 +89,8 @@ class Merchant(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     status_reason: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    mcc: Mapped[str | None] = mapped_column(String(4))
+    """Merchant category code (ISO 18245), e.g. 5411; policies map it to allowed kinds."""
 
 
 class Device(Base):
@@ -97,6 +99,8 @@ class Device(Base):
     serial: Mapped[str] = mapped_column(String(32), primary_key=True)
     model: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    """Asset status: active, lost, retired (a terminal on a lost/retired device is refused)."""
 
 
 class Terminal(Base):
@@ -111,6 +115,12 @@ class Terminal(Base):
     batch_no: Mapped[int] = mapped_column(Integer, default=1)
     last_signin_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    allowed_types: Mapped[str | None] = mapped_column(String(64))
+    """Comma list of transaction kinds the terminal may send (sale,void,...); NULL = all."""
+    app_version: Mapped[str | None] = mapped_column(String(32))
+    """Payment app version the terminal last reported (sign-in 62 AV, status upload, heartbeat)."""
+    params_version: Mapped[int | None] = mapped_column(Integer)
+    """Version of the TMS parameters the terminal last downloaded completely (0800/361)."""
 
 
 class TerminalKey(Base):
@@ -265,6 +275,9 @@ class Event(Base):
     tid: Mapped[str | None] = mapped_column(String(8))
     code: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]]
+
+# Registry lifecycle (revision 0002) and TMS (0003) tables live in their own modules.
+from posdoctor.store import models_registry  # noqa: E402,F401
 
 # TMS tables live in their own module, on the same Base.
 from posdoctor.store import models_tms  # noqa: E402,F401

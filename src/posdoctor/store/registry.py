@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from posdoctor.store.base import StoreBase, insert_new, key_rows, wrapped_key_from_row
-from posdoctor.store.errors import AlreadyExists, NotFound
+from posdoctor.store.errors import AlreadyExists, InvalidValue, NotFound
 from posdoctor.store.models import Device, Merchant, Terminal, TerminalKey
 from posdoctor.store.records import WrappedKeyLike
 from posdoctor.store.validate import (
@@ -41,13 +41,15 @@ def store_keys(
 
 class RegistryMixin(StoreBase):
     # --- merchants -----------------------------------------------------------------
-    def add_merchant(self, mid: str, name: str, status: str = "active") -> Merchant:
+    def add_merchant(self, mid: str, name: str, status: str = "active", *, mcc: str | None = None) -> Merchant:
         validate_mid(mid)
         validate_choice("status", status, REGISTRY_STATUSES)
+        if mcc is not None and not (len(mcc) == 4 and mcc.isdigit()):
+            raise InvalidValue("mcc", "商户类别码(MCC)必须是4位数字", "MCC must be 4 digits")
         with self._write() as session:
             if session.get(Merchant, mid) is not None:
                 raise AlreadyExists("merchant", mid)
-            merchant = Merchant(mid=mid, name=name, status=status)
+            merchant = Merchant(mid=mid, name=name, status=status, mcc=mcc)
             insert_new(session, merchant, "merchant", mid)
         return merchant
 

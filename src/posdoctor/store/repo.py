@@ -11,17 +11,27 @@ from __future__ import annotations
 
 from posdoctor.store.cards import CardsMixin, rule_matches
 from posdoctor.store.evidence import EvidenceMixin
+from posdoctor.store.lifecycle import LifecycleMixin
+from posdoctor.store.payouts import PayoutsMixin
 from posdoctor.store.registry import RegistryMixin
 from posdoctor.store.tms import TmsMixin
+from posdoctor.store.tmsconfig import ConfigMixin
 
 
-class Store(RegistryMixin, CardsMixin, EvidenceMixin, TmsMixin):
+class Store(RegistryMixin, LifecycleMixin, ConfigMixin, PayoutsMixin, CardsMixin, EvidenceMixin, TmsMixin):
     """``Store(engine, lmk)``; usually built by ``posdoctor.store.db.open_store``.
 
     Registry: ``add_merchant``, ``get_merchant``, ``list_merchants``,
     ``set_merchant_status``, ``add_device``, ``get_device``, ``add_terminal``,
     ``get_terminal``, ``list_terminals``, ``terminals_by_serial``, ``update_terminal``,
     ``set_terminal_keys``, ``get_terminal_keys``, ``terminal_key_rows``.
+
+    Lifecycle (``lifecycle``, ``tmsconfig``, ``payouts``): ``change_merchant_status``,
+    ``change_terminal_status``, ``change_account_status``, ``change_device_status``,
+    ``change_operator_status``, ``status_history``, ``set_settlement_account``,
+    ``set_terminal_allowed_types``, ``set_merchant_mcc``, ``record_terminal_report``,
+    ``notify_host`` / ``host_changes_after`` (the change feed), ``set_param``,
+    ``effective_params``, ``set_policy``, ``policies``, operators, payouts.
 
     Issuer: ``add_account``, ``get_account``, ``add_card``, ``find_card_by_pan``,
     ``find_card_by_hash``, ``get_card``, ``card_pin``, ``pan_hash``, ``set_card_status``,
