@@ -7,6 +7,7 @@ the payment application only ever meets them through `require`, `read_card`,
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -70,6 +71,27 @@ class Device:
     tampered: bool = False
     receipts_printed: int = 0
     device_key: bytes = field(default_factory=new_device_key, repr=False)
+    # --- environment the telemetry reports (a simulator changes these) -------------------
+    battery_pct: int | None = 100
+    """Battery charge in percent (None: a mains-only device without battery)."""
+    power_source: str = "mains"
+    """``"mains"`` or ``"battery"``."""
+    voltage: float = 12.0
+    signal_dbm: int | None = -65
+    """Wireless signal strength (None on a wired network)."""
+    network: str = "4g"
+    """``"ethernet"``, ``"wifi"``, ``"4g"``, ``"offline"``."""
+    bt_paired: bool | None = None
+    """Bluetooth pairing with the phone (mPOS); None when the device has no Bluetooth."""
+    booted_at: float = field(default_factory=time.monotonic)
+    """Monotonic time of the last boot (uptime = now - booted_at)."""
+
+    def uptime_s(self) -> int:
+        return int(time.monotonic() - self.booted_at)
+
+    def reboot(self) -> None:
+        """Power cycle: the uptime starts again (the state on storage is untouched)."""
+        self.booted_at = time.monotonic()
 
     # --- world changes (fault injection) -------------------------------------------
     def set_fault(self, peripheral: Peripheral | str, fault: str = "failed") -> None:

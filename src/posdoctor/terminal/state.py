@@ -18,7 +18,7 @@ from posdoctor.terminal.events import TerminalEvent
 __all__ = [
     "CommSettings", "AppSettings", "SealedKey", "TxnRecord", "PendingReversal", "Operator", "EmvTables",
     "TerminalState", "STAN_MAX", "next_stan_value", "TID_PATTERN", "MID_PATTERN", "KeyKind", "TxnKind",
-    "SignInMode", "SIGNIN_MODES",
+    "SignInMode", "SIGNIN_MODES", "InstalledApp", "DEFAULT_APPS",
 ]
 
 STAN_MAX = 999_999
@@ -140,6 +140,21 @@ class EmvTables(_Model):
     aid_complete: bool = False
 
 
+class InstalledApp(_Model):
+    """One application installed on the device (the payment app is one of them)."""
+
+    name: str
+    version: str = ""
+
+
+DEFAULT_APPS: tuple[str, ...] = ("cup_payment",)
+"""What a factory-fresh emulated terminal has installed."""
+
+
+def _default_apps() -> list[InstalledApp]:
+    return [InstalledApp(name=name) for name in DEFAULT_APPS]
+
+
 class TerminalState(_Model):
     """Everything one terminal remembers across power cycles."""
 
@@ -167,6 +182,17 @@ class TerminalState(_Model):
     requirements: list[int] = Field(default_factory=list)
     """Host processing requirements (header digit 6) not yet acted on."""
     events: list[TerminalEvent] = Field(default_factory=list)
+    # --- device management (issue 3: upgrade agent, telemetry) ----------------------------
+    installed_apps: list[InstalledApp] = Field(default_factory=_default_apps)
+    """Apps on the device; the payment app's version is `app_version` (set from the booted slot)."""
+    counters: dict[str, int] = Field(default_factory=dict)
+    """Error and life counters that survive power cycles: reboot, crash, watchdog, connect_timeout..."""
+    tms_public_key: str = ""
+    """Hex Ed25519 public key of the TMS: upgrade packages must be signed by it."""
+    params_version: str = ""
+    """Version of the parameters last received from the TMS (heartbeat answer)."""
+    logs_uploaded_until: datetime | None = None
+    """Time of the newest event the TMS already has (log upload sends the later ones)."""
 
     @field_validator("tid")
     @classmethod
@@ -225,6 +251,11 @@ class TerminalState(_Model):
         self.signed_in_at = None
         for kind in ("PIK", "MAK", "TDK"):
             self.keys.pop(kind, None)  # type: ignore[misc]
+
+    def count(self, counter: str, by: int = 1) -> int:
+        """Increase a persistent counter (reboot, crash, watchdog, connect_timeout...)."""
+        self.counters[counter] = self.counters.get(counter, 0) + by
+        return self.counters[counter]
 
     def add_requirement(self, requirement: int) -> None:
         if requirement and requirement not in self.requirements:

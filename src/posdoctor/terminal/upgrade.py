@@ -1,0 +1,511 @@
+"""The emulator's upgrade agent: check, window, settle, download, verify, install, trial, commit.
+
+    agent = UpgradeAgent(app, device, client, clock=None, home=home)
+    result = await agent.poll()        # PollResult(status, step, reason, version)
+
+One `poll()` asks the TMS for an offer (or resumes the job on storage) and takes it as far
+as it can: respect the maintenance window and ``not_before`` (postpone), settle first when
+the package says so, download in chunks with resume (the partial file and its offset
+survive a power loss), verify sha256 and the Ed25519 signature with the TMS public key in
+the terminal state, read the manifest (models, ``requires_model``, ``from_versions``),
+install into the inactive slot, reboot into a trial of it, run the self-check and a test
+sign-in, then commit or roll back by itself. Every step is reported to the TMS
+(``upgrade_report``: step, ok, reason, versions, attempt) and recorded as a terminal event.
+
+The job lives in ``TID.slots/upgrade.json``; the download in ``download.part`` +
+``download.json``. Every durable write goes through the `CrashHook` seam, so the crash
+test can cut the power at any of them and power the terminal on again from disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from posdoctor.terminal.app import PaymentApp
+from posdoctor.terminal.core import local_now
+from posdoctor.terminal.device import Device
+from posdoctor.terminal.events import Clock, EventLog
+from posdoctor.terminal.manifest import ManifestError, check_signature, read_manifest
+from posdoctor.terminal.messages import Message
+from posdoctor.terminal.slots import Crash, SlotStore, no_crash, slots_dir
+from posdoctor.terminal.state import AppSettings, CommSettings, EmvTables, InstalledApp, TerminalState
+from posdoctor.terminal.storage import TerminalFiles
+from posdoctor.terminal.telemetry import attach_counters
+from posdoctor.terminal.tmsclient import TmsClient, TmsError
+
+__all__ = ["UpgradeAgent", "PollResult", "UpgradeJob", "UPGRADE_MESSAGES", "PAYMENT_APP"]
+
+EVENT_KIND = "upgrade"
+PAYMENT_APP = "cup_payment"
+CHUNK = 64 * 1024
+MAX_ATTEMPTS = 3
+
+
+class UPGRADE_MESSAGES:
+    POSTPONED = Message("upgrade.postponed", "升级已推迟", "Upgrade postponed")
+    SETTLE_FAILED = Message("upgrade.settle_failed", "升级前结算失败,升级推迟",
+                            "Settlement before the upgrade failed: upgrade postponed")
+    DOWNLOAD_FAILED = Message("upgrade.download_failed", "升级包下载失败", "Upgrade package download failed")
+    VERIFY_FAILED = Message("upgrade.verify_failed", "升级包校验失败(校验值或签名不符)",
+                            "Upgrade package failed verification (checksum or signature)")
+    REFUSED = Message("upgrade.refused", "升级包不适用于本终端", "The upgrade package does not fit this terminal")
+    INSTALLED = Message("ok.upgrade_installed", "升级包已安装,重启中", "Upgrade installed, rebooting")
+    SELF_CHECK_FAILED = Message("upgrade.self_check_failed", "升级后自检失败", "Self-check failed after the upgrade")
+    SIGN_IN_FAILED = Message("upgrade.sign_in_failed", "升级后签到测试失败", "Test sign-in failed after the upgrade")
+    CRASHED = Message("upgrade.crash", "新版本启动后崩溃", "The new version crashed on start")
+    ROLLED_BACK = Message("upgrade.rolled_back", "升级失败,已回退到原版本",
+                          "Upgrade failed: back on the previous version")
+    COMMITTED = Message("ok.upgrade", "升级成功", "Upgrade complete")
+    ROLLBACK_ORDERED = Message("upgrade.rollback_ordered", "按平台要求已回退版本",
+                               "Rolled back to the previous version as the TMS asked")
+    BOOT_FALLBACK = Message("upgrade.boot_fallback", "启动分区异常,已从备用分区启动",
+                            "The boot slot failed: started from the other slot")
+    RESET = Message("upgrade.reset", "升级重置了终端数据", "The upgrade reset terminal data")
+
+
+class UpgradeJob(BaseModel):
+    campaign: str | None = None
+    from_version: str
+    to_version: str
+    package: dict[str, Any]
+    phase: str = "download"
+    """``download`` (incl. verify) -> ``installed`` -> ``trial`` -> (``rolling_back``)."""
+    attempt: int = 1
+    slot: str | None = None
+    reason: str | None = None
+    manifest: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpgradeRecord(BaseModel):
+    job: UpgradeJob | None = None
+    failed: dict[str, str] = Field(default_factory=dict)
+    """``campaign:version`` -> why it will not be tried again."""
+
+
+@dataclass(frozen=True)
+class PollResult:
+    status: str
+    """idle, postponed, upgraded, rolled_back, refused, failed, retry, error."""
+    step: str | None = None
+    reason: str | None = None
+    version: str | None = None
+
+
+def _job_key(campaign: str | None, version: str) -> str:
+    return f"{campaign or '-'}:{version}"
+
+
+def in_window(window: dict[str, str] | None, now: datetime) -> bool:
+    """Inside ``{"start": "HH:MM", "end": "HH:MM"}`` (local time; may cross midnight)."""
+    if not window or not window.get("start") or not window.get("end"):
+        return True
+    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
+    current = now.time().replace(tzinfo=None)
+    if start == end:
+        return True
+    return start <= current < end if start < end else (current >= start or current < end)
+
+
+class UpgradeAgent:
+    def __init__(self, app_or_state: PaymentApp | TerminalState, device: Device, client: TmsClient,
+                 clock: Clock | None = None, home: Path | str | None = None, *, crash: Crash = no_crash,
+                 persist: Callable[[TerminalState], None] | None = None, chunk_size: int = CHUNK,
+                 test_sign_in: bool = True, max_attempts: int = MAX_ATTEMPTS) -> None:
+        self.app = app_or_state if isinstance(app_or_state, PaymentApp) else None
+        self.state: TerminalState = self.app.state if self.app else app_or_state  # type: ignore[assignment]
+        self.device, self.client = device, client
+        self.clock = clock or (self.app.clock if self.app else local_now)
+        if home is None:
+            raise ValueError("the upgrade agent needs the terminal's home (its slots live there)")
+        self.home = Path(home)
+        self.crash = crash
+        self.persist = persist or (self.app.persist if self.app and self.app.persist else TerminalFiles(home).save)
+        self.events = self.app.events if self.app else EventLog(
+            self.state.tid, self.state.events, self.clock, capacity=self.state.settings.event_capacity)
+        attach_counters(self.events, self.state)
+        self.slots = SlotStore(slots_dir(self.home, self.state.tid), crash)
+        self.chunk_size, self.test_sign_in, self.max_attempts = chunk_size, test_sign_in, max_attempts
+        self.booted = False
+        self.outbox: list[dict[str, Any]] = []
+        self._postponed: set[tuple[str, str]] = set()
+
+    # --- storage ---------------------------------------------------------------------------
+    def save_state(self) -> None:
+        self.crash("state:before")
+        self.persist(self.state)
+        self.crash("state:after")
+
+    def record(self) -> UpgradeRecord:
+        try:
+            return UpgradeRecord.model_validate_json((self.slots.root / "upgrade.json").read_bytes())
+        except (FileNotFoundError, ValueError):
+            return UpgradeRecord()
+
+    def save_record(self, record: UpgradeRecord) -> None:
+        self.slots.write("upgrade.json", record.model_dump_json().encode())
+
+    # --- power ------------------------------------------------------------------------------
+    def power_on(self) -> str:
+        """Boot: the bootloader picks the slot; the state learns the running version."""
+        known = self.slots.pointer() is not None
+        self.slots.ensure_factory(self.state.app_version)
+        boot = self.slots.boot()
+        self.device.reboot()
+        if known:
+            self.state.count("reboot")
+        self.set_running_version(boot.version)
+        if boot.fallback:
+            self.events.record(EVENT_KIND, UPGRADE_MESSAGES.BOOT_FALLBACK, slot=boot.slot, version=boot.version,
+                               reason=boot.fallback)
+        self.save_state()
+        self.booted = True
+        return boot.version
+
+    def set_running_version(self, version: str) -> None:
+        self.state.app_version = version
+        for app in self.state.installed_apps:
+            if app.name == PAYMENT_APP:
+                app.version = version
+                return
+        self.state.installed_apps.insert(0, InstalledApp(name=PAYMENT_APP, version=version))
+
+    # --- reporting ---------------------------------------------------------------------------
+    async def report(self, job: UpgradeJob | None, step: str, ok: bool, reason: str | None = None, *,
+                     campaign: str | None = None, from_version: str | None = None,
+                     to_version: str | None = None) -> None:
+        body = {"campaign": job.campaign if job else campaign, "step": step, "ok": ok,
+                "from_version": job.from_version if job else from_version,
+                "to_version": job.to_version if job else to_version, "reason": reason,
+                "attempt": job.attempt if job else 1}
+        self.outbox.append(body)
+        await self.flush_reports()
+
+    async def flush_reports(self) -> None:
+        while self.outbox:
+            try:
+                await self.client.report_upgrade(self.outbox[0])
+            except TmsError as exc:
+                self.events.record("comm", exc.message, operation="upgrade_report", reason=exc.reason)
+                return
+            self.outbox.pop(0)
+
+    def note(self, message: Message, **detail: Any) -> None:
+        self.events.record(EVENT_KIND, message, **detail)
+
+    # --- the poll ------------------------------------------------------------------------------
+    async def poll(self) -> PollResult:
+        if not self.booted:
+            self.power_on()
+        await self.flush_reports()
+        record = self.record()
+        if record.job is not None:
+            return await self.resume(record, record.job)
+        try:
+            offer = await self.client.check_upgrade(self.state.app_version, self.device.model)
+        except TmsError as exc:
+            self.events.record("comm", exc.message, operation="upgrade_check", reason=exc.reason)
+            return PollResult("error", "check", exc.code)
+        if not offer:
+            return PollResult("idle")
+        if offer.get("action") == "rollback":
+            return await self.ordered_rollback(offer)
+        package = dict(offer.get("package") or {})
+        version = str(package.get("version", ""))
+        if not version or version == self.state.app_version:
+            return PollResult("idle")
+        key = _job_key(offer.get("campaign"), version)
+        if key in record.failed:
+            return PollResult("failed", None, record.failed[key], version)
+        job = UpgradeJob(campaign=offer.get("campaign"), from_version=self.state.app_version, to_version=version,
+                         package=package | {"window": offer.get("window"), "not_before": offer.get("not_before")})
+        if (postponed := await self.postponed(job)) is not None:
+            return postponed
+        record.job = job
+        self.save_record(record)
+        return await self.resume(record, job)
+
+    async def postponed(self, job: UpgradeJob) -> PollResult | None:
+        """Outside the window, before ``not_before``, or the settlement failed: postpone."""
+        now = self.clock()
+        reason = None
+        if not in_window(job.package.get("window"), now):
+            reason = "window"
+        elif job.package.get("not_before") and now < _aware(job.package["not_before"], now):
+            reason = "not_before"
+        elif job.package.get("settle_first") and self.needs_settlement():
+            reason = await self.settle()
+        if reason is None:
+            return None
+        if (job.to_version, reason) not in self._postponed:
+            self._postponed.add((job.to_version, reason))
+            self.note(UPGRADE_MESSAGES.POSTPONED, version=job.to_version, reason=reason)
+            await self.report(job, "postpone", True, reason)
+        return PollResult("postponed", "postpone", reason, job.to_version)
+
+    def needs_settlement(self) -> bool:
+        return bool(self.state.unsettled()) or self.state.pending_reversal is not None
+
+    async def settle(self) -> str | None:
+        """Settle the batch with the payment app; the reason to postpone when it fails."""
+        if self.app is None:
+            return "settle_failed:no_payment_app"
+        if not self.state.signed_in:
+            await self.app.sign_in()
+        outcome = await self.app.settle()
+        if outcome.ok:
+            return None
+        self.note(UPGRADE_MESSAGES.SETTLE_FAILED, code=outcome.code, response_code=outcome.response_code)
+        return f"settle_failed:{outcome.code}"
+
+    async def resume(self, record: UpgradeRecord, job: UpgradeJob) -> PollResult:
+        running = self.state.app_version
+        if job.phase == "rolling_back":
+            return await self.finish_rollback(record, job)
+        if running == job.to_version:
+            if self.slots.in_trial():
+                return await self.trial(record, job)
+            return await self.committed(record, job)
+        if job.phase == "trial":  # the trial boot ended without a commit (power lost)
+            await self.report(job, "rollback", True, "trial_not_committed")
+            job.attempt += 1
+            if job.attempt > self.max_attempts:
+                return await self.give_up(record, job, "trial_not_committed")
+            job.phase = "installed"
+            self.save_record(record)
+        if job.phase == "installed" and job.slot and self.slots.info(job.slot) is not None:
+            return await self.reboot_into(record, job)
+        if (postponed := await self.postponed(job)) is not None:
+            return postponed
+        data = await self.download(record, job)
+        if data is None:
+            return PollResult("retry", "download", None, job.to_version)
+        return await self.verify_and_install(record, job, data)
+
+    # --- download ---------------------------------------------------------------------------
+    def _part(self) -> Path:
+        return self.slots.root / "download.part"
+
+    def _download_meta(self, job: UpgradeJob) -> int:
+        try:
+            meta = json.loads((self.slots.root / "download.json").read_bytes())
+        except (FileNotFoundError, ValueError):
+            meta = {}
+        if meta.get("sha256") != job.package.get("sha256") or meta.get("version") != job.to_version:
+            return 0
+        return int(meta.get("offset", 0))
+
+    async def download(self, record: UpgradeRecord, job: UpgradeJob) -> bytes | None:
+        size, part = int(job.package.get("size", 0)), self._part()
+        offset = min(self._download_meta(job), size)
+        self.crash("download:open")
+        part.parent.mkdir(parents=True, exist_ok=True)
+        with part.open("a+b") as handle:
+            handle.truncate(offset)  # bytes past the recorded offset were never acknowledged
+        while offset < size:
+            end = min(offset + self.chunk_size, size) - 1
+            try:
+                chunk = await self.client.download(job.package, offset, end)
+            except TmsError as exc:
+                self.note(UPGRADE_MESSAGES.DOWNLOAD_FAILED, version=job.to_version, offset=offset, reason=exc.reason)
+                await self.report(job, "download", False, f"{exc.code}:{exc.reason}")
+                return None
+            if not chunk or len(chunk) > end - offset + 1:
+                self.note(UPGRADE_MESSAGES.DOWNLOAD_FAILED, version=job.to_version, offset=offset,
+                          reason="bad chunk length")
+                await self.report(job, "download", False, f"bad chunk length {len(chunk)} at {offset}")
+                return None
+            self._append(part, offset, chunk)
+            offset += len(chunk)
+            self.slots.write("download.json", json.dumps({"version": job.to_version, "sha256":
+                             job.package.get("sha256"), "offset": offset}).encode())
+        data = part.read_bytes()
+        await self.report(job, "download", True)
+        return data
+
+    def _append(self, part: Path, offset: int, chunk: bytes) -> None:
+        with part.open("r+b") as handle:
+            handle.seek(offset)
+            handle.write(chunk)
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.crash("download.part:written")
+
+    def discard_download(self) -> None:
+        self.slots.remove("download.json")
+        self.slots.remove("download.part")
+
+    # --- verify and install ----------------------------------------------------------------------
+    def verification_error(self, job: UpgradeJob, data: bytes) -> str | None:
+        if hashlib.sha256(data).hexdigest() != job.package.get("sha256"):
+            return "sha256_mismatch"
+        if not self.state.tms_public_key:
+            return "no_tms_public_key"
+        if not check_signature(self.state.tms_public_key, data, str(job.package.get("signature", ""))):
+            return "bad_signature"
+        return None
+
+    def refusal(self, manifest: dict[str, Any]) -> str | None:
+        model = self.device.model
+        if model not in manifest.get("models", []) or manifest.get("requires_model") not in (None, model):
+            return "incompatible_model"
+        if manifest.get("from_versions") and self.state.app_version not in manifest["from_versions"]:
+            return "from_version"
+        return None
+
+    async def verify_and_install(self, record: UpgradeRecord, job: UpgradeJob, data: bytes) -> PollResult:
+        error = self.verification_error(job, data)
+        manifest: dict[str, Any] = {}
+        if error is None:
+            try:
+                manifest = read_manifest(data)
+            except ManifestError as exc:
+                error = f"manifest:{exc.reason}"
+        if error is not None:
+            self.discard_download()
+            self.note(UPGRADE_MESSAGES.VERIFY_FAILED, version=job.to_version, reason=error, attempt=job.attempt)
+            await self.report(job, "verify", False, error)
+            job.attempt += 1
+            if job.attempt > self.max_attempts:
+                return await self.give_up(record, job, error)
+            self.save_record(record)
+            return PollResult("retry", "verify", error, job.to_version)
+        await self.report(job, "verify", True)
+        refusal = self.refusal(manifest)
+        if refusal is not None:
+            self.discard_download()
+            self.note(UPGRADE_MESSAGES.REFUSED, version=job.to_version, reason=refusal, model=self.device.model)
+            await self.report(job, "refused", False, refusal)
+            return await self.give_up(record, job, refusal, status="refused")
+        if manifest.get("settle_first") and self.needs_settlement():
+            reason = await self.settle()
+            if reason is not None:
+                return PollResult("postponed", "postpone", reason, job.to_version)
+        slot = "B" if self.slots.active() == "A" else "A"
+        self.slots.install(slot, job.to_version, data, manifest)
+        job.slot, job.manifest, job.phase = slot, manifest, "installed"
+        self.save_record(record)
+        self.discard_download()
+        self.note(UPGRADE_MESSAGES.INSTALLED, version=job.to_version, slot=slot)
+        await self.report(job, "install", True)
+        return await self.reboot_into(record, job)
+
+    async def give_up(self, record: UpgradeRecord, job: UpgradeJob, reason: str, *,
+                      status: str = "failed") -> PollResult:
+        record.failed[_job_key(job.campaign, job.to_version)] = reason
+        record.job = None
+        self.save_record(record)
+        return PollResult(status, job.phase, reason, job.to_version)
+
+    # --- reboot, trial, commit, rollback --------------------------------------------------------
+    async def reboot_into(self, record: UpgradeRecord, job: UpgradeJob) -> PollResult:
+        self.slots.activate_trial(job.slot or "B")
+        job.phase = "trial"
+        self.save_record(record)
+        await self.report(job, "reboot", True)
+        self.power_on()
+        if self.state.app_version != job.to_version:
+            return await self.resume(record, job)
+        return await self.trial(record, job)
+
+    async def trial(self, record: UpgradeRecord, job: UpgradeJob) -> PollResult:
+        manifest = job.manifest
+        self.apply_resets(manifest.get("resets", []))
+        defect = manifest.get("defect")
+        if defect == "crash":
+            self.state.count("crash")
+            self.state.count("watchdog")
+            self.note(UPGRADE_MESSAGES.CRASHED, version=job.to_version)
+            return await self.fail_trial(record, job, "crash")
+        check_ok = (self.app.self_check().ok if self.app else True) and defect != "self_check"
+        await self.report(job, "self_check", check_ok, None if check_ok else "self_check_failed")
+        if not check_ok:
+            self.note(UPGRADE_MESSAGES.SELF_CHECK_FAILED, version=job.to_version, defect=defect)
+            return await self.fail_trial(record, job, "self_check")
+        sign_in_error = await self.test_sign_in_error(manifest)
+        await self.report(job, "sign_in", sign_in_error is None, sign_in_error)
+        if sign_in_error is not None:
+            self.note(UPGRADE_MESSAGES.SIGN_IN_FAILED, version=job.to_version, reason=sign_in_error)
+            return await self.fail_trial(record, job, "sign_in")
+        self.slots.commit()
+        return await self.committed(record, job)
+
+    async def test_sign_in_error(self, manifest: dict[str, Any]) -> str | None:
+        """None when the new version signs in (or the check does not apply)."""
+        if manifest.get("defect") == "sign_in":
+            return "sign_in_failed:defective_build"
+        if self.app is None or not self.test_sign_in or {"keys", "config"} & set(manifest.get("resets", [])):
+            return None
+        outcome = await self.app.sign_in()
+        return None if outcome.ok else f"sign_in_failed:{outcome.code}"
+
+    def apply_resets(self, resets: list[str]) -> None:
+        """What the new version's first start wipes (idempotent)."""
+        if not resets:
+            return
+        state = self.state
+        if "config" in resets:
+            state.comm, state.settings = CommSettings(), AppSettings()
+        if "keys" in resets:
+            state.keys.clear()
+            state.sign_out()
+        if "batch" in resets:
+            state.txn_log.clear()
+            state.pending_reversal = None
+        if "params" in resets:
+            state.params.clear()
+            state.params_complete = False
+            state.emv = EmvTables()
+        self.note(UPGRADE_MESSAGES.RESET, resets=list(resets))
+        self.save_state()
+
+    async def fail_trial(self, record: UpgradeRecord, job: UpgradeJob, reason: str) -> PollResult:
+        job.phase, job.reason = "rolling_back", reason
+        self.save_record(record)
+        return await self.finish_rollback(record, job)
+
+    async def finish_rollback(self, record: UpgradeRecord, job: UpgradeJob) -> PollResult:
+        if self.state.app_version == job.to_version:
+            self.slots.rollback()
+            self.power_on()
+        reason = job.reason or "rolled_back"
+        self.note(UPGRADE_MESSAGES.ROLLED_BACK, version=job.to_version, back_to=self.state.app_version, reason=reason)
+        await self.report(job, "rollback", True, reason)
+        await self.give_up(record, job, reason)
+        return PollResult("rolled_back", "rollback", reason, job.to_version)
+
+    async def committed(self, record: UpgradeRecord, job: UpgradeJob) -> PollResult:
+        record.job = None
+        self.save_record(record)
+        self.note(UPGRADE_MESSAGES.COMMITTED, version=job.to_version, previous=job.from_version)
+        await self.report(job, "commit", True)
+        return PollResult("upgraded", "commit", None, job.to_version)
+
+    async def ordered_rollback(self, offer: dict[str, Any]) -> PollResult:
+        """The TMS asks for the previous version (campaign rolled back)."""
+        pointer = self.slots.pointer()
+        spare = self.slots.info("B" if self.slots.active() == "A" else "A")
+        target = offer.get("to_version") or offer.get("version")
+        current = self.state.app_version
+        if spare is None or spare.version == current or (target and spare.version != target) or pointer is None:
+            return PollResult("idle", "rollback", "nothing_to_roll_back")
+        self.slots.rollback()
+        self.power_on()
+        self.note(UPGRADE_MESSAGES.ROLLBACK_ORDERED, version=self.state.app_version, previous=current)
+        await self.report(None, "rollback", True, "ordered", campaign=offer.get("campaign"),
+                          from_version=current, to_version=self.state.app_version)
+        return PollResult("rolled_back", "rollback", "ordered", self.state.app_version)
+
+
+def _aware(value: str, now: datetime) -> datetime:
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
