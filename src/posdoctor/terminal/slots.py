@@ -81,6 +81,8 @@ class SlotInfo:
     sha256: str
     size: int
     manifest: dict[str, Any]
+    replaced: str | None = None
+    """The version this slot's install replaced (what an ordered rollback returns to)."""
 
 
 @dataclass
@@ -155,7 +157,8 @@ class SlotStore:
             return None
         if not isinstance(meta, dict) or hashlib.sha256(image).hexdigest() != meta.get("sha256"):
             return None
-        return SlotInfo(slot, str(meta.get("version", "")), meta["sha256"], len(image), dict(meta.get("manifest", {})))
+        return SlotInfo(slot, str(meta.get("version", "")), meta["sha256"], len(image), dict(meta.get("manifest", {})),
+                        meta.get("replaced"))
 
     def image(self, slot: str) -> bytes:
         return (self.root / f"{slot}.img").read_bytes()
@@ -184,7 +187,8 @@ class SlotStore:
             self.install("A", version, factory_image(version), {"version": version, "factory": True})
         self.write("boot.json", BootPointer().to_json())
 
-    def install(self, slot: str, version: str, image: bytes, manifest: dict[str, Any]) -> SlotInfo:
+    def install(self, slot: str, version: str, image: bytes, manifest: dict[str, Any], *,
+                replaced: str | None = None) -> SlotInfo:
         """Write `image` into `slot` (never the booted one): metadata last."""
         pointer = self.pointer()
         if pointer is not None and pointer.active == slot:
@@ -192,9 +196,9 @@ class SlotStore:
         self.remove(f"{slot}.json")
         self.write(f"{slot}.img", image)
         digest = hashlib.sha256(image).hexdigest()
-        meta = {"version": version, "sha256": digest, "size": len(image), "manifest": manifest}
+        meta = {"version": version, "sha256": digest, "size": len(image), "manifest": manifest, "replaced": replaced}
         self.write(f"{slot}.json", json.dumps(meta, ensure_ascii=False).encode())
-        return SlotInfo(slot, version, digest, len(image), manifest)
+        return SlotInfo(slot, version, digest, len(image), manifest, replaced)
 
     def activate_trial(self, slot: str) -> None:
         """Boot `slot` once on the next boot; it must be committed during that boot."""

@@ -391,7 +391,7 @@ class UpgradeAgent:
             if reason is not None:
                 return PollResult("postponed", "postpone", reason, job.to_version)
         slot = "B" if self.slots.active() == "A" else "A"
-        self.slots.install(slot, job.to_version, data, manifest)
+        self.slots.install(slot, job.to_version, data, manifest, replaced=job.from_version)
         job.slot, job.manifest, job.phase = slot, manifest, "installed"
         self.save_record(record)
         self.discard_download()
@@ -492,11 +492,11 @@ class UpgradeAgent:
 
     async def ordered_rollback(self, offer: dict[str, Any]) -> PollResult:
         """The TMS asks for the previous version (campaign rolled back)."""
-        pointer = self.slots.pointer()
+        running = self.slots.info(self.slots.active())
         spare = self.slots.info("B" if self.slots.active() == "A" else "A")
-        target = offer.get("to_version") or offer.get("version")
         current = self.state.app_version
-        if spare is None or spare.version == current or (target and spare.version != target) or pointer is None:
+        leave = offer.get("from_version") or offer.get("version")  # the version the TMS takes back
+        if running is None or spare is None or running.replaced != spare.version or (leave and leave != current):
             return PollResult("idle", "rollback", "nothing_to_roll_back")
         self.slots.rollback()
         self.power_on()
