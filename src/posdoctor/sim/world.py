@@ -1,0 +1,264 @@
+"""The simulated world: the real host on loopback, the TMS, the store and the fleet.
+
+`World.build(config)` opens a fresh store, registers merchants (898100000000001, ...,
+`terminals_per_merchant` terminals each), terminals (10000001, ...) with their devices
+and keys as the key room would (`provision_terminal`), test cards, then starts the real
+`HostServer` on an ephemeral loopback port. Every terminal is a real `PaymentApp` whose
+transport key (or, for some, the TMK) was injected; it reaches the host over real TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.host.config import HostConfig
+from posdoctor.host.provision import provision_card, provision_terminal
+from posdoctor.host.server import HostServer
+from posdoctor.store import Store, open_store
+from posdoctor.store.config import load_lmk
+from posdoctor.store.db import downgrade, make_engine
+from posdoctor.sim.clock import SimClock, default_day
+from posdoctor.sim.config import SimConfig, mid_of, tid_of
+from posdoctor.sim.fleet import SimTerminal, new_terminal, serial_of, model_of
+from posdoctor.sim.reports import ReportSink, SimTmsClient
+from posdoctor.terminal import Card
+
+__all__ = ["World", "CardPool", "luhn_pan", "HEALTHY_PIN", "DAY_START_S"]
+
+HEALTHY_PIN = "123456"
+HEALTHY_CARDS = 16
+DAY_START_S = 5.5 * 3600
+HOST_TPDU_DESTINATION = "0003"
+ISSUER_TIMEOUT_S = 1.0
+RECEIVE_TIMEOUT = "04"
+"""Parameter tag 12 the host hands out (seconds, real): short, the sockets are real."""
+
+
+def luhn_pan(body: str) -> str:
+    """`body` + its Luhn check digit."""
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        digit = int(ch)
+        if i % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return body + str((10 - total % 10) % 10)
+
+
+@dataclass(frozen=True, slots=True)
+class TestCard:
+    card: Card
+    pin: str
+
+
+class CardPool:
+    """The cards customers present: a shared healthy pool plus cards a fault issues."""
+
+    def __init__(self, store: Store, hsm: SoftHSM) -> None:
+        self.store = store
+        self.hsm = hsm
+        self.healthy: list[TestCard] = []
+        self.special: dict[str, TestCard] = {}
+        self._next = 0
+
+    def _pan(self) -> str:
+        self._next += 1
+        return luhn_pan(f"622202{self._next:012d}")
+
+    def issue_healthy(self, count: int) -> None:
+        for i in range(count):
+            pan = self._pan()
+            provision_card(self.store, self.hsm, pan, HEALTHY_PIN, 10**10)
+            self.healthy.append(TestCard(Card(pan, chip=i % 2 == 1), HEALTHY_PIN))
+
+    def issue(self, key: str, *, balance: int = 10**9, single_limit: int | None = None,
+              daily_limit: int | None = None, chip: bool = False) -> TestCard:
+        pan = self._pan()
+        provision_card(self.store, self.hsm, pan, HEALTHY_PIN, balance, single_limit=single_limit,
+                       daily_limit=daily_limit)
+        card = TestCard(Card(pan, chip=chip), HEALTHY_PIN)
+        self.special[key] = card
+        return card
+
+
+class World:
+    """Everything that exists during a simulation run (see the module docstring)."""
+
+    def __init__(self, config: SimConfig, store: Store, hsm: SoftHSM, home: Path) -> None:
+        self.config = config
+        self.store = store
+        self.hsm = hsm
+        self.home = home
+        self.clock = SimClock(config.day or default_day(), DAY_START_S, config.speed)
+        self.rng = random.Random(config.seed)
+        self.link_rng = random.Random(config.seed ^ 0x5EED)
+        self.host_config = HostConfig(
+            port=0, accepted_tpdu_destinations=(HOST_TPDU_DESTINATION,), issuer_timeout_s=ISSUER_TIMEOUT_S,
+            parameters={"12": RECEIVE_TIMEOUT}, idle_timeout_s=30.0, use_uvloop=False)
+        self.host: HostServer | None = None
+        self.port = 0
+        self.terminals: list[SimTerminal] = []
+        self.by_tid: dict[str, SimTerminal] = {}
+        self.cards = CardPool(store, hsm)
+        self.sink = ReportSink(store, self.clock.utc)
+        self.tms: Any = None
+        """The in-process `TmsService`, when the TMS provides one."""
+        self.unregistered: set[str] = set()
+        self.key_injected: set[str] = set()
+        self.merchant_status: dict[str, str] = {}
+        self.extra_merchants: set[str] = set()
+        self.day: Any = None
+        self.day_hooks: list[Any] = []
+        """Called with the `Day` before it runs (fleet actions faults schedule)."""
+        self._rule_96: int | None = None
+        self.host_stats: Counter[str] = Counter()
+        self.campaigns: Any = None
+        """The day's upgrade campaign (`sim.upgrades.Campaigns`) when the TMS has campaigns."""
+
+    # --- building --------------------------------------------------------------------
+    @staticmethod
+    def open(config: SimConfig, home: Path) -> World:
+        home.mkdir(parents=True, exist_ok=True)
+        url = config.db_url
+        if url is None:
+            path = home / f"simulation-{config.seed}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            url = f"sqlite:///{path}"
+        elif config.reset:
+            engine = make_engine(url)
+            try:
+                downgrade(engine, "base")
+            finally:
+                engine.dispose()
+        store = open_store(url, home)
+        return World(config, store, SoftHSM(load_lmk(home)), home)
+
+    @property
+    def db_url(self) -> str:
+        return str(self.store.engine.url.render_as_string(hide_password=True))
+
+    def register(self) -> None:
+        """Merchants, terminals with keys, cards (the registry as the acquirer set it up)."""
+        config = self.config
+        per_merchant = max(1, config.terminals_per_merchant)
+        for m in range((config.terminals + per_merchant - 1) // per_merchant):
+            mid = mid_of(m)
+            self.store.add_merchant(mid, f"模拟商户 Sim Merchant {m + 1:05d}",
+                                    status=self.merchant_status.get(mid, "active"))
+            if hasattr(self.store, "set_settlement_account"):
+                self.store.set_settlement_account(mid, f"6217{m + 1:012d}", "模拟银行 Sim Bank")
+        self.cards.issue_healthy(HEALTHY_CARDS)
+
+    def create_terminals(self, listeners: tuple[Any, ...] = ()) -> None:
+        config = self.config
+        per_merchant = max(1, config.terminals_per_merchant)
+        for index in range(config.terminals):
+            tid = tid_of(index)
+            mid = mid_of(index // per_merchant)
+            term = new_terminal(index, tid, mid, index // max(1, config.terminals_per_site),
+                                clock=self.clock.local, listeners=listeners, rng=self.link_rng)
+            self.terminals.append(term)
+            self.by_tid[tid] = term
+
+    def provision(self) -> None:
+        """Register each terminal (unless a fault keeps it unknown) and inject its keys."""
+        for term in self.terminals:
+            if term.tid in self.unregistered:
+                term.app.inject_transport_key(bytes(self.rng.getrandbits(8) for _ in range(16)))
+                continue
+            sheet = provision_terminal(self.store, self.hsm, term.tid, term.mid, serial_of(term.index),
+                                       model_of(term.index))
+            term.app.inject_transport_key(sheet.tk)
+            if term.tid in self.key_injected:
+                term.app.inject_tmk(sheet.tmk)
+            term.state.events.clear()  # the key room's own log stays in the key room
+
+    def attach_telemetry(self) -> None:
+        from posdoctor.terminal.telemetry import Telemetry
+
+        for term in self.terminals:
+            term.telemetry = Telemetry(term.state, term.device, term.app.events)
+
+    def tms_client(self, term: SimTerminal) -> SimTmsClient:
+        return SimTmsClient(self.sink, term, None)
+
+    # --- the host --------------------------------------------------------------------
+    async def start_host(self) -> None:
+        first = not self.port
+        config = self.host_config if first else self.host_config.model_copy(update={"port": self.port})
+        self.host = HostServer(self.store, self.hsm, config, clock=self.clock.utc)
+        _, self.port = await self.host.start()
+        if first:  # the field engineer types the host's address into every terminal
+            for term in self.terminals:
+                term.state.comm.host, term.state.comm.port = "127.0.0.1", self.port
+
+    async def stop_host(self) -> None:
+        if self.host is not None:
+            self.host_stats.update(self.host.stats)
+            await self.host.stop()
+            self.host = None
+
+    def set_host_capacity(self, max_connections: int) -> None:
+        self.host_config = self.host_config.model_copy(update={"max_connections": max_connections})
+
+    def limit_host(self, max_connections: int | None) -> None:
+        """Host capacity (connections it accepts); None: back to the configured one."""
+        if self.host is not None:
+            wanted = max_connections or self.host_config.max_connections
+            self.host.config = self.host.config.model_copy(update={"max_connections": wanted})
+
+    async def host_answers_96(self, on: bool) -> None:
+        """The host's back end fails: every payment answered 96 (a rule on all terminals)."""
+        if on:
+            self._rule_96 = self.store.add_decline_rule(respond_code="96", note="simulated back-end failure").id
+        elif self._rule_96 is not None:
+            self.store.set_decline_rule_active(self._rule_96, False)
+        await self.invalidate(None)
+
+    async def invalidate(self, tid: str | None = None) -> None:
+        if self.host is not None:
+            await self.host.invalidate(tid)
+
+    def can(self, capability: str) -> bool:
+        """Whether the TMS offers `capability` (`campaigns`) in this build."""
+        if capability == "campaigns":
+            return self.campaigns is not None
+        return True
+
+    def tally(self) -> dict[str, int]:
+        """Fleet counts for progress and the summary."""
+        txns = approved = failures = 0
+        for term in self.terminals:
+            for key, value in term.counts.items():
+                failed = key.endswith("!")
+                if key.rstrip("!") in ("sale", "void", "refund", "balance"):
+                    txns += value
+                    approved += 0 if failed else value
+                if failed:
+                    failures += value
+        return {"txns": txns, "approved": approved, "failures": failures}
+
+    async def after_day(self) -> None:
+        """The TMS's end-of-day jobs: payouts of the settled batches are scheduled (or held)."""
+        try:
+            from posdoctor.tms.payouts import payout_tick
+        except ImportError:  # pragma: no cover - older TMS without payouts
+            return
+        self.clock.advance_to(23.5 * 3600)
+        await asyncio.to_thread(payout_tick, self.store, self.clock.utc())
+
+    async def close(self) -> None:
+        if self.host is not None:
+            self.host_stats.update(self.host.stats)
+        await self.stop_host()
+        await self.sink.drain()
+        self.store.engine.dispose()
