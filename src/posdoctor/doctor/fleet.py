@@ -1,0 +1,318 @@
+"""Fleet-level aggregates: what many terminals show at the same time.
+
+Built with a handful of grouped queries over the whole window (never per terminal):
+answer codes and latencies per time bucket, terminals reporting the host unreachable
+or silent per bucket, the newest heartbeat of every terminal (version, comm settings,
+site), upgrade roll-outs per version. From these come the fleet-wide explanations the
+per-terminal rules consult (host outage windows, overload windows, defective versions,
+site power losses), and the set of terminals that show any sign of trouble.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Integer, and_, cast, func, not_, or_, select
+
+from posdoctor.doctor.records import EventRow
+from posdoctor.store.models import Event, JournalEntry, Merchant, Terminal
+
+BUCKET_S = 300
+UNREACHABLE_CODES = ("comm.connect_failed", "comm.connect_timeout")
+UNREACHABLE_RC = ("96",)
+SLOW_CODES = ("comm.receive_failed",)
+POWER_CODES = ("device.power",)
+OK_TERMINAL_PREFIX = "ok."
+NOISE_TERMINAL_CODES = ("reversal.in_progress", "reversal.done", "reversal.saved", "host.requirement",
+                        "device.self_check_ok")
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A stretch of time in which many terminals showed the same thing."""
+
+    start: datetime
+    end: datetime
+    tids: frozenset[str]
+    what: str
+
+    def covers(self, at: datetime) -> bool:
+        return self.start <= at < self.end
+
+
+@dataclass(slots=True)
+class VersionStats:
+    version: str
+    terminals: set[str] = field(default_factory=set)
+    failing: set[str] = field(default_factory=set)
+    rollout: datetime | None = None
+
+    @property
+    def rate(self) -> float:
+        return len(self.failing) / len(self.terminals) if self.terminals else 0.0
+
+
+@dataclass(slots=True)
+class FleetContext:
+    since: datetime
+    until: datetime
+    active: set[str] = field(default_factory=set)
+    registered: int = 0
+    suspect_tids: set[str] = field(default_factory=set)
+    outages: list[Span] = field(default_factory=list)
+    overloads: list[Span] = field(default_factory=list)
+    site_power: list[Span] = field(default_factory=list)
+    versions: dict[str, VersionStats] = field(default_factory=dict)
+    defective_versions: dict[str, VersionStats] = field(default_factory=dict)
+    assigned_comm: tuple[str, int] | None = None
+    assigned_tpdu: str | None = None
+    latest_beat: dict[str, EventRow] = field(default_factory=dict)
+    latency_by_bucket: dict[int, tuple[int, float]] = field(default_factory=dict)
+    failing_by_tid: dict[str, Counter[str]] = field(default_factory=dict)
+    answered_ok: set[str] = field(default_factory=set)
+    journal_marks: list[tuple[str, datetime, str]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return max(len(self.active), 1)
+
+    def outage_at(self, at: datetime) -> Span | None:
+        return next((s for s in self.outages if s.covers(at)), None)
+
+    def overload_at(self, at: datetime) -> Span | None:
+        return next((s for s in self.overloads if s.covers(at)), None)
+
+    def power_at(self, at: datetime, tid: str) -> Span | None:
+        return next((s for s in self.site_power if s.covers(at) and tid in s.tids), None)
+
+    def others_succeeding(self, tid: str) -> int:
+        return len(self.answered_ok - {tid})
+
+
+def _bucket_expr(dialect: str, column: Any) -> Any:
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), Integer) / BUCKET_S
+    return cast(func.floor(func.extract("epoch", column) / BUCKET_S), Integer)
+
+
+def _bucket_time(bucket: int) -> datetime:
+    return datetime.fromtimestamp(int(bucket) * BUCKET_S, UTC)
+
+
+def _bucket_of(at: datetime) -> int:
+    return int(at.timestamp()) // BUCKET_S
+
+
+def _interesting_events(since: datetime, until: datetime) -> Any:
+    """Every event in the window except the plain 'all is well' reports."""
+    routine = or_(
+        and_(Event.kind == "heartbeat", Event.code == "ok"),
+        and_(Event.kind == "self_check", Event.code == "ok"),
+        and_(Event.kind == "terminal_event",
+             or_(Event.code.like(OK_TERMINAL_PREFIX + "%"), Event.code.in_(NOISE_TERMINAL_CODES))),
+    )
+    return (select(Event.id, Event.at, Event.source, Event.kind, Event.tid, Event.code, Event.detail)
+            .where(Event.at >= since, Event.at < until, not_(routine)).order_by(Event.at, Event.id))
+
+
+def build_fleet_context(store: Any, window: Any) -> FleetContext:
+    ctx = FleetContext(window.since, window.until)
+    dialect = store.engine.dialect.name
+    with store.engine.connect() as conn:
+        _read_journal(conn, ctx, dialect)
+        events = [EventRow(r.at, r.source, r.kind, r.tid, r.code, r.detail or {})
+                  for r in conn.execute(_interesting_events(ctx.since, ctx.until))]
+        _read_heartbeats(conn, ctx)
+        _read_registry(conn, ctx)
+        _note_merchant_suspects(conn, ctx, events)
+    _note_event_suspects(ctx, events)
+    ctx.outages = _spans(ctx, _unreachable_marks(ctx, events), "host unreachable")
+    ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts")
+    _find_site_power(ctx, events)
+    _find_defective_versions(ctx, events)
+    return ctx
+
+
+def _read_journal(conn: Any, ctx: FleetContext, dialect: str) -> None:
+    in_window = and_(JournalEntry.at >= ctx.since, JournalEntry.at < ctx.until, JournalEntry.direction == "in")
+    for tid, rc, count in conn.execute(select(JournalEntry.tid, JournalEntry.rc, func.count())
+                                       .where(in_window).group_by(JournalEntry.tid, JournalEntry.rc)):
+        if tid is None:
+            continue
+        ctx.active.add(tid)
+        if rc == "00":
+            ctx.answered_ok.add(tid)
+        else:
+            ctx.failing_by_tid.setdefault(tid, Counter())[rc or "none"] += count
+    bucket = _bucket_expr(dialect, JournalEntry.at)
+    out_rows = and_(JournalEntry.at >= ctx.since, JournalEntry.at < ctx.until, JournalEntry.direction == "out")
+    for b, count, avg in conn.execute(select(bucket, func.count(), func.avg(JournalEntry.latency_ms))
+                                      .where(out_rows).group_by(bucket)):
+        ctx.latency_by_bucket[int(b)] = (int(count), float(avg or 0.0))
+    ctx.journal_marks = [
+        (r.tid, r.at, r.rc) for r in conn.execute(
+            select(JournalEntry.tid, JournalEntry.at, JournalEntry.rc)
+            .where(in_window, JournalEntry.rc.in_(UNREACHABLE_RC)))
+    ] if any("96" in c for c in ctx.failing_by_tid.values()) else []
+
+
+def _read_heartbeats(conn: Any, ctx: FleetContext) -> None:
+    newest = (select(func.max(Event.id).label("id"))
+              .where(Event.kind == "heartbeat", Event.at >= ctx.since, Event.at < ctx.until)
+              .group_by(Event.tid).subquery())
+    rows = conn.execute(select(Event.at, Event.source, Event.kind, Event.tid, Event.code, Event.detail)
+                        .join(newest, Event.id == newest.c.id))
+    comms: Counter[tuple[str, int]] = Counter()
+    tpdus: Counter[str] = Counter()
+    for r in rows:
+        if r.tid is None:
+            continue
+        beat = EventRow(r.at, r.source, r.kind, r.tid, r.code, r.detail or {})
+        ctx.latest_beat[r.tid] = beat
+        ctx.active.add(r.tid)
+        comm = beat.detail.get("comm") or {}
+        if comm.get("host") and comm.get("port"):
+            comms[(str(comm["host"]), int(comm["port"]))] += 1
+        if comm.get("tpdu"):
+            tpdus[str(comm["tpdu"]).upper()] += 1
+        version = beat.detail.get("app_version")
+        if version:
+            ctx.versions.setdefault(version, VersionStats(version)).terminals.add(r.tid)
+    if comms:
+        ctx.assigned_comm = comms.most_common(1)[0][0]
+    if tpdus:
+        ctx.assigned_tpdu = tpdus.most_common(1)[0][0]
+    _note_silent(ctx)
+
+
+def _note_silent(ctx: FleetContext) -> None:
+    """Terminals whose heartbeats stopped well before the others' did."""
+    if len(ctx.latest_beat) < 2:
+        return
+    newest = max(b.at for b in ctx.latest_beat.values())
+    for tid, beat in ctx.latest_beat.items():
+        if newest - beat.at > timedelta(minutes=30):
+            ctx.suspect_tids.add(tid)
+
+
+def _read_registry(conn: Any, ctx: FleetContext) -> None:
+    ctx.registered = int(conn.scalar(select(func.count()).select_from(Terminal)) or 0)
+    for (tid,) in conn.execute(select(Terminal.tid).where(Terminal.status != "active")):
+        ctx.suspect_tids.add(tid)
+    unusable = select(Merchant.mid).where(Merchant.status != "active")
+    for (tid,) in conn.execute(select(Terminal.tid).where(Terminal.mid.in_(unusable))):
+        ctx.suspect_tids.add(tid)
+
+
+def _note_merchant_suspects(conn: Any, ctx: FleetContext, events: Iterable[EventRow]) -> None:
+    """TMS history kept per merchant (payouts held, account or merchant status): its terminals."""
+    mids = set()
+    for e in events:
+        if e.tid is not None or e.source != "tms":
+            continue
+        if e.kind == "payout" and e.code == "held" and e.detail.get("mid"):
+            mids.add(str(e.detail["mid"]))
+        elif e.kind == "status_change" and e.detail.get("entity") in ("merchant", "account") and e.detail.get("id"):
+            mids.add(str(e.detail["id"]))
+    for chunk in [sorted(mids)[i:i + 500] for i in range(0, len(mids), 500)]:
+        for (tid,) in conn.execute(select(Terminal.tid).where(Terminal.mid.in_(chunk))):
+            ctx.suspect_tids.add(tid)
+
+
+def _note_event_suspects(ctx: FleetContext, events: Iterable[EventRow]) -> None:
+    ctx.suspect_tids.update(ctx.failing_by_tid)
+    for e in events:
+        if e.tid is None:
+            continue
+        if e.kind == "upgrade_report" and e.detail.get("ok", True) and e.code not in ("postpone", "refused"):
+            continue
+        if e.kind == "payout" and e.code in ("scheduled", "paid", "released"):
+            continue  # the normal settlement cycle: not a failure
+        ctx.suspect_tids.add(e.tid)
+
+
+def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
+    marks = [(e.tid, e.at) for e in events
+             if e.tid and e.kind == "terminal_event" and e.code in UNREACHABLE_CODES]
+    marks += [(tid, at) for tid, at, _rc in ctx.journal_marks]
+    marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
+    return marks
+
+
+def _slow_marks(events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
+    return [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code in SLOW_CODES]
+
+
+def _threshold(ctx: FleetContext) -> int:
+    return max(3, int(0.1 * ctx.size))
+
+
+def _spans(ctx: FleetContext, marks: list[tuple[str, datetime]], what: str) -> list[Span]:
+    """Runs of buckets in which at least a tenth of the fleet (and 3) showed the mark."""
+    by_bucket: dict[int, set[str]] = defaultdict(set)
+    for tid, at in marks:
+        by_bucket[_bucket_of(at)].add(tid)
+    hot = sorted(b for b, tids in by_bucket.items() if len(tids | by_bucket.get(b - 1, set())) >= _threshold(ctx))
+    spans: list[Span] = []
+    for b in hot:
+        tids = frozenset(by_bucket[b])
+        if spans and _bucket_of(spans[-1].end) >= b - 1:
+            last = spans[-1]
+            spans[-1] = Span(last.start, _bucket_time(b + 1), last.tids | tids, what)
+        else:
+            spans.append(Span(_bucket_time(b - 1), _bucket_time(b + 1), tids, what))
+    return spans
+
+
+def _site_of(beat: EventRow | None) -> str | None:
+    if beat is None:
+        return None
+    site = beat.detail.get("site") or beat.detail.get("site_id") or beat.detail.get("network_id")
+    return str(site) if site else None
+
+
+def _find_site_power(ctx: FleetContext, events: Iterable[EventRow]) -> None:
+    """A site where most terminals lost power at the same time."""
+    sites: dict[str, set[str]] = defaultdict(set)
+    for tid, beat in ctx.latest_beat.items():
+        site = _site_of(beat)
+        if site:
+            sites[site].add(tid)
+    if not sites:
+        return
+    marks: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for e in events:
+        if e.tid and (e.code in POWER_CODES or (e.kind == "terminal_event" and e.detail.get("power_loss"))):
+            site = _site_of(ctx.latest_beat.get(e.tid))
+            if site:
+                marks[(site, _bucket_of(e.at) // 3)].add(e.tid)
+    for (site, b3), tids in marks.items():
+        members = sites.get(site, set())
+        if len(tids) >= 2 and len(tids) >= 0.5 * max(len(members), 1):
+            start = _bucket_time(b3 * 3 - 3)
+            ctx.site_power.append(Span(start, start + timedelta(seconds=BUCKET_S * 9), frozenset(members), site))
+
+
+def _find_defective_versions(ctx: FleetContext, events: Iterable[EventRow]) -> None:
+    """A version whose terminals fail far more often than the others since its roll-out."""
+    for e in events:
+        if e.kind == "upgrade_report" and e.code == "commit" and e.detail.get("ok", True):
+            stats = ctx.versions.setdefault(str(e.detail.get("to_version")), VersionStats(str(e.detail.get("to_version"))))
+            stats.rollout = e.at if stats.rollout is None else min(stats.rollout, e.at)
+    failing = set(ctx.failing_by_tid) | {e.tid for e in events if e.tid and e.source == "terminal"
+                                         and e.kind in ("terminal_event", "self_check")
+                                         and not str(e.code).startswith("device.")}
+    for stats in ctx.versions.values():
+        stats.failing = stats.terminals & failing
+    for version, stats in ctx.versions.items():
+        if stats.rollout is None or len(stats.failing) < 2:
+            continue
+        others = [s for v, s in ctx.versions.items() if v != version]
+        other_terms = sum(len(s.terminals) for s in others)
+        other_rate = sum(len(s.failing) for s in others) / other_terms if other_terms else 0.0
+        if stats.rate >= 0.3 and stats.rate >= 3 * other_rate + 0.05:
+            ctx.defective_versions[version] = stats

@@ -1,0 +1,134 @@
+"""What every rule module shares: the rule registry, finding builders, evidence lines.
+
+A rule is a small function ``(TerminalEvidence, FleetContext) -> list[Finding]``
+registered with ``@rule("cause.id", ...)`` naming the causes it can return (a test
+checks every catalog cause is covered by some rule).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from posdoctor.doctor.catalog import get_cause
+from posdoctor.doctor.records import EventRow, Finding, JournalRow, Line, line
+
+if TYPE_CHECKING:
+    from posdoctor.doctor.evidence import TerminalEvidence
+    from posdoctor.doctor.fleet import FleetContext
+
+Rule = Callable[["TerminalEvidence", "FleetContext"], list[Finding]]
+
+RULES: list[tuple[Rule, tuple[str, ...]]] = []
+
+FINANCIAL_ROUTES = frozenset({"sale", "void", "refund", "balance", "reversal"})
+MAX_LINES = 6
+
+
+def rule(*causes: str) -> Callable[[Rule], Rule]:
+    for cause in causes:
+        get_cause(cause)  # a typo is an import-time error
+    def register(fn: Rule) -> Rule:
+        RULES.append((fn, causes))
+        return fn
+    return register
+
+
+def covered_causes() -> set[str]:
+    return {cause for _fn, causes in RULES for cause in causes}
+
+
+def finding(cause: str, confidence: float, lines: Iterable[Line], *, signals: Iterable[str] = (),
+            specificity: float = 0.5, collect: Sequence[Line] = ()) -> Finding:
+    entry = get_cause(cause)
+    evidence = list(lines)
+    if len(evidence) > MAX_LINES:
+        extra = len(evidence) - (MAX_LINES - 1)
+        evidence = evidence[:MAX_LINES - 1] + [line(None, f"... and {extra} more like these",
+                                                    f"……另有{extra}条类似记录")]
+    return Finding(cause, round(min(max(confidence, 0.0), 1.0), 3), evidence, list(entry.symptoms),
+                   frozenset(signals), specificity, entry.fleet, collect=list(collect))
+
+
+# --- evidence lines --------------------------------------------------------------------
+def event_line(e: EventRow) -> Line:
+    """A terminal/host/TMS event as one line."""
+    d = e.detail
+    if e.source == "terminal" and e.kind == "terminal_event":
+        op = e.operation
+        where = f" to {d['host']}:{d['port']}" if d.get("host") else ""
+        zh_where = f" 目标{d['host']}:{d['port']}" if d.get("host") else ""
+        op_en = f" during {op}" if op else ""
+        op_zh = f"({op})" if op else ""
+        return line(e.at, f"terminal reported {e.code}{op_en}{where}: {d.get('en', '')}".rstrip(": "),
+                    f"终端上报{d.get('zh') or e.code}{op_zh}{zh_where} [{e.code}]")
+    if e.source == "tms":
+        extra = ", ".join(f"{k} {v}" for k, v in d.items() if k in ("entity", "id", "old", "new", "reason", "campaign",
+                                                                      "from_version", "to_version", "ok", "due", "amount")
+                          and v not in (None, ""))
+        return line(e.at, f"TMS {e.kind} {e.code}: {extra}", f"TMS记录 {e.kind} {e.code}: {extra}")
+    if e.source == "host":
+        reason = d.get("reason") or ""
+        return line(e.at, f"host event {e.kind} (code {e.code}) {reason}".strip(),
+                    f"主机事件 {e.kind}(代码{e.code}) {reason}".strip())
+    return line(e.at, f"{e.source} {e.kind} {e.code}", f"{e.source} {e.kind} {e.code}")
+
+
+def journal_line(r: JournalRow) -> Line:
+    why = r.refusal_reason()
+    stan = f" STAN {r.stan}" if r.stan else ""
+    return line(r.at, f"host answered {r.rc} to {r.route}{stan} (TID {r.tid})" + (f": {why}" if why else ""),
+                f"主机对{r.route}{stan}应答{r.rc}(终端{r.tid})" + (f": {why}" if why else ""))
+
+
+def beat_line(e: EventRow, what_en: str, what_zh: str) -> Line:
+    return line(e.at, f"heartbeat: {what_en}", f"心跳上报: {what_zh}")
+
+
+def note(at: datetime | None, en: str, zh: str) -> Line:
+    return line(at, en, zh)
+
+
+# --- common evidence questions -----------------------------------------------------------
+def outside_fleet(rows: Iterable[Any], fleet: FleetContext, tid: str) -> list[Any]:
+    """Rows not explained by a fleet-wide outage, overload or site power loss."""
+    return [r for r in rows if fleet.outage_at(r.at) is None and fleet.overload_at(r.at) is None
+            and fleet.power_at(r.at, tid) is None]
+
+
+def upgrades_done(ev: TerminalEvidence) -> list[EventRow]:
+    return [e for e in ev.tms("upgrade_report", "commit") if e.detail.get("ok", True)]
+
+
+def last_upgrade(ev: TerminalEvidence) -> EventRow | None:
+    done = upgrades_done(ev)
+    return done[-1] if done else None
+
+
+def after(rows: Iterable[Any], at: datetime | None, within: timedelta | None = None) -> list[Any]:
+    if at is None:
+        return []
+    return [r for r in rows if r.at >= at and (within is None or r.at - at <= within)]
+
+
+def peripherals(beat: EventRow | None) -> dict[str, Any]:
+    return dict((beat.detail.get("peripherals") or {})) if beat else {}
+
+
+def self_check_faults(ev: TerminalEvidence) -> dict[str, str]:
+    """Peripheral -> fault from the newest self-check and heartbeat (ok values dropped)."""
+    faults: dict[str, str] = {}
+    for e in ev.self_checks()[-1:] + ev.heartbeats()[-1:]:
+        for name, state in (e.detail.get("peripherals") or {}).items():
+            if state not in (None, "ok", True):
+                faults[name] = str(state)
+    return faults
+
+
+def comm_of(beat: EventRow | None) -> dict[str, Any]:
+    return dict(beat.detail.get("comm") or {}) if beat else {}
+
+
+def count_text(n: int, en: str, zh: str) -> tuple[str, str]:
+    return f"{n} x {en}", f"{n}次{zh}"

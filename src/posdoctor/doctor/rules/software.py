@@ -1,0 +1,228 @@
+"""Software and upgrade (软件与升级): the upgrade reports and what changed right after."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from posdoctor.doctor.evidence import TerminalEvidence
+from posdoctor.doctor.fleet import FleetContext
+from posdoctor.doctor.records import EventRow, Finding, Line
+from posdoctor.doctor.rules.base import (
+    after,
+    beat_line,
+    comm_of,
+    event_line,
+    finding,
+    journal_line,
+    last_upgrade,
+    note,
+    rule,
+)
+
+AFTER_UPGRADE = timedelta(hours=6)
+CHECKSUM_WORDS = ("checksum", "sha256", "signature", "corrupt", "truncated", "hash", "digest", "size")
+MODEL_WORDS = ("model", "incompatible", "unsupported", "hardware")
+
+
+def _reports(ev: TerminalEvidence, *steps: str, ok: bool | None = None) -> list[EventRow]:
+    return [e for e in ev.of("tms", "upgrade_report")
+            if (not steps or e.code in steps) and (ok is None or bool(e.detail.get("ok", True)) == ok)]
+
+
+def _reason(e: EventRow) -> str:
+    return str(e.detail.get("reason") or "").lower()
+
+
+@rule("upgrade.download_corrupt")
+def download_corrupt(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    bad = [e for e in _reports(ev, "download", "verify", ok=False)
+           if e.code == "verify" or any(w in _reason(e) for w in CHECKSUM_WORDS)]
+    retries = [e for e in _reports(ev, "download") if int(e.detail.get("attempt") or 1) > 1]
+    if not bad and len(retries) < 2:
+        return []
+    lines = [event_line(e) for e in bad + retries]
+    return [finding("upgrade.download_corrupt", 0.92 if bad else 0.7, lines, signals={"upgrade"}, specificity=0.85)]
+
+
+@rule("upgrade.incompatible_model")
+def incompatible_model(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    refused = [e for e in _reports(ev, "install", "self_check", "refused", "check", ok=False)
+               if any(w in _reason(e) for w in MODEL_WORDS)]
+    if not refused:
+        return []
+    model = (ev.terminal or {}).get("model") or ""
+    lines = [event_line(e) for e in refused]
+    if model:
+        lines.append(note(None, f"this terminal's model is {model}", f"该终端型号为{model}"))
+    return [finding("upgrade.incompatible_model", 0.92, lines, signals={"upgrade"}, specificity=0.9)]
+
+
+@rule("upgrade.firmware_defect")
+def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    beat = ev.last_heartbeat()
+    version = str(beat.detail.get("app_version")) if beat else None
+    stats = fleet.defective_versions.get(version or "")
+    if stats is None:
+        return []
+    since = stats.rollout
+    failures = [r for r in ev.failures() if since is None or r.at >= since]
+    failed_events = [e for e in ev.terminal_events(prefix="") if since is None or e.at >= since]
+    failed_events = [e for e in failed_events if not str(e.code).startswith(("ok.", "device."))]
+    failed_reports = _reports(ev, ok=False)
+    if not failures and not failed_events and not failed_reports:
+        return []
+    others = {v: s for v, s in fleet.versions.items() if v != version}
+    old_total = sum(len(s.terminals) for s in others.values())
+    old_rate = sum(len(s.failing) for s in others.values()) / old_total if old_total else 0.0
+    lines: list[Line] = [note(since, f"version {version} rolled out; since then {len(stats.failing)} of "
+                                     f"{len(stats.terminals)} terminals on it fail ({stats.rate:.0%}) against "
+                                     f"{old_rate:.0%} on other versions",
+                              f"版本{version}发布后, 该版本{len(stats.terminals)}台终端中{len(stats.failing)}台故障"
+                              f"({stats.rate:.0%}), 其他版本为{old_rate:.0%}")]
+    lines += [journal_line(r) for r in failures[:2]] + [event_line(e) for e in (failed_events + failed_reports)[:3]]
+    return [finding("upgrade.firmware_defect", 0.9, lines, signals={"upgrade", "fleet.version"}, specificity=0.75)]
+
+
+@rule("upgrade.config_lost")
+def config_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    upgrade = last_upgrade(ev)
+    if upgrade is None:
+        return []
+    beats = after(ev.heartbeats(), upgrade.at, AFTER_UPGRADE)
+    lines: list[Line] = []
+    for beat in beats[-1:]:
+        comm = comm_of(beat)
+        endpoint = (str(comm.get("host")), int(comm.get("port") or 0)) if comm.get("host") else None
+        if fleet.assigned_comm and endpoint and endpoint != fleet.assigned_comm:
+            lines.append(beat_line(beat, f"after the upgrade the terminal uses {endpoint[0]}:{endpoint[1]} "
+                                         f"instead of {fleet.assigned_comm[0]}:{fleet.assigned_comm[1]}",
+                                   f"升级后终端使用{endpoint[0]}:{endpoint[1]}, 应为{fleet.assigned_comm[0]}:{fleet.assigned_comm[1]}"))
+        tpdu = str(comm.get("tpdu") or "").upper()
+        if fleet.assigned_tpdu and tpdu and tpdu != fleet.assigned_tpdu:
+            lines.append(beat_line(beat, f"after the upgrade TPDU {tpdu}", f"升级后TPDU为{tpdu}"))
+        if beat.detail.get("params_version") in ("", None, "0", "default") and "params_version" in beat.detail:
+            lines.append(beat_line(beat, "after the upgrade the parameters are empty", "升级后参数为空"))
+    checks = [e for e in after(ev.self_checks(), upgrade.at, AFTER_UPGRADE)
+              if e.detail.get("params") in ("unreadable", "inconsistent", "missing", "empty")]
+    lines += [note(e.at, f"self-check after the upgrade: parameters {e.detail.get('params')}",
+                   f"升级后自检: 参数{e.detail.get('params')}") for e in checks]
+    if not lines:
+        return []
+    return [finding("upgrade.config_lost", 0.9, [event_line(upgrade), *lines], signals={"comm.endpoint", "params"},
+                    specificity=0.85)]
+
+
+@rule("upgrade.keys_lost")
+def keys_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    upgrade = last_upgrade(ev)
+    if upgrade is None:
+        return []
+    events = after(ev.terminal_events("keys.no_tmk", "keys.unreadable"), upgrade.at, AFTER_UPGRADE)
+    checks = [e for e in after(ev.self_checks(), upgrade.at, AFTER_UPGRADE) if e.detail.get("keys") in ("missing", "unreadable")]
+    if not events and not checks:
+        return []
+    lines = [event_line(upgrade)] + [event_line(e) for e in events] + [
+        note(e.at, f"self-check after the upgrade: keys {e.detail.get('keys')}", f"升级后自检: 密钥{e.detail.get('keys')}")
+        for e in checks]
+    return [finding("upgrade.keys_lost", 0.92, lines, signals={"keys.tmk"}, specificity=0.9)]
+
+
+@rule("upgrade.batch_lost")
+def batch_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    upgrade = last_upgrade(ev)
+    if upgrade is None:
+        return []
+    unbalanced = after(ev.host_events("settlement_unbalanced"), upgrade.at, timedelta(hours=24))
+    host_only = [e for e in after(ev.host_events("batch_upload"), upgrade.at, timedelta(hours=24))
+                 if e.detail.get("host_only")]
+    settled_2 = after(ev.terminal_events("ok.settled_unbalanced"), upgrade.at, timedelta(hours=24))
+    if not unbalanced and not host_only and not settled_2:
+        return []
+    lines = [event_line(upgrade)] + [event_line(e) for e in unbalanced + host_only + settled_2]
+    return [finding("upgrade.batch_lost", 0.9, lines, signals={"settlement"}, specificity=0.9)]
+
+
+@rule("upgrade.version_blocked")
+def version_blocked(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    refused = [e for e in ev.terminal_events(prefix="upgrade.") if "version" in str(e.code)]
+    refused += [e for e in _reports(ev, "refused", "check", ok=False) if "minimum" in _reason(e) or "below" in _reason(e)]
+    refused += [e for e in ev.tms("version_refused")]
+    policy = [e for e in ev.tms("policy_change") if "version" in str(e.code)]
+    beat = ev.last_heartbeat()
+    below = False
+    if policy and beat:
+        minimum = str(policy[-1].detail.get("new") or "")
+        below = bool(minimum) and _version_key(str(beat.detail.get("app_version") or "")) < _version_key(minimum)
+    if not refused and not below:
+        return []
+    lines = [event_line(e) for e in policy[-1:] + refused]
+    if below:
+        lines.append(beat_line(beat, f"app version {beat.detail.get('app_version')} is below the minimum",  # type: ignore[union-attr]
+                               f"应用版本{beat.detail.get('app_version')}低于最低要求"))  # type: ignore[union-attr]
+    return [finding("upgrade.version_blocked", 0.9 if refused else 0.75, lines, signals={"upgrade"}, specificity=0.85)]
+
+
+def _version_key(text: str) -> tuple:
+    parts = []
+    for part in text.replace("-", ".").split("."):
+        parts.append((0, int(part), "") if part.isdigit() else (1, 0, part))
+    return tuple(parts)
+
+
+@rule("upgrade.not_applied")
+def not_applied(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    postponed = _reports(ev, "postpone")
+    started = ev.of("tms", "upgrade_report")
+    committed = _reports(ev, "commit", ok=True)
+    if committed or (len(postponed) < 2 and not (started and not committed and ev.tms("upgrade_assigned"))):
+        return []
+    lines = [event_line(e) for e in postponed] + [event_line(e) for e in ev.tms("upgrade_assigned")]
+    beat = ev.last_heartbeat()
+    if beat:
+        lines.append(beat_line(beat, f"still on version {beat.detail.get('app_version')}",
+                               f"仍为旧版本{beat.detail.get('app_version')}"))
+    return [finding("upgrade.not_applied", min(0.88, 0.6 + 0.08 * len(postponed)), lines, signals={"upgrade"},
+                    specificity=0.75)]
+
+
+def _apps(beat: EventRow | None) -> set[str]:
+    return set(beat.detail.get("installed_apps") or []) if beat else set()
+
+
+def _allowed_apps(fleet: FleetContext) -> set[str]:
+    counts: dict[str, int] = {}
+    for beat in fleet.latest_beat.values():
+        for app in _apps(beat):
+            counts[app] = counts.get(app, 0) + 1
+    n = max(len(fleet.latest_beat), 1)
+    return {app for app, c in counts.items() if c >= 0.5 * n}
+
+
+@rule("sw.app_conflict", "sw.crash", "sw.unauthorized_app")
+def apps_and_crashes(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    beats = ev.heartbeats()
+    if not beats:
+        return []
+    first, last = beats[0], beats[-1]
+    crashes = ev.counter_rise("crash") + ev.counter_rise("watchdog")
+    busy = ev.terminal_events("device.busy", "sw.device_busy", prefix="sw.")
+    new_apps = sorted(_apps(last) - _apps(first))
+    foreign = sorted(_apps(last) - _allowed_apps(fleet)) if len(fleet.latest_beat) >= 3 else []
+    blocked = ev.terminal_events("security.unauthorized_app", "sw.unauthorized_app", prefix="security.")
+    out: list[Finding] = []
+    crash_lines = [beat_line(last, f"crash/watchdog counters rose by {crashes}", f"崩溃/看门狗计数增加{crashes}")] \
+        if crashes else []
+    if (crashes >= 2 or busy) and new_apps:
+        lines = [beat_line(last, f"new app(s) installed: {', '.join(new_apps)}", f"新安装应用: {', '.join(new_apps)}")]
+        out.append(finding("sw.app_conflict", 0.88, lines + crash_lines + [event_line(e) for e in busy],
+                           signals={"sw.crash"}, specificity=0.85))
+    elif crashes >= 2:
+        out.append(finding("sw.crash", min(0.9, 0.65 + 0.05 * crashes), crash_lines, signals={"sw.crash"},
+                           specificity=0.7))
+    if blocked or (foreign and not crashes):
+        lines = [event_line(e) for e in blocked]
+        if foreign:
+            lines.append(beat_line(last, f"app(s) outside the allowed list: {', '.join(foreign)}",
+                                   f"未授权应用: {', '.join(foreign)}"))
+        out.append(finding("sw.unauthorized_app", 0.9 if blocked else 0.7, lines, signals={"sw.app"}, specificity=0.85))
+    return out
