@@ -156,8 +156,8 @@ def _terminal_versions(session: Session) -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     column = Terminal.__table__.c.get("app_version")
     if column is not None:
-        versions.update(session.execute(select(Terminal.tid, column)).tuples().all())
-    for tid, version in session.execute(select(Telemetry.tid, Telemetry.app_version)).tuples():
+        versions.update(session.execute(select(Terminal.tid, column)).all())
+    for tid, version in session.execute(select(Telemetry.tid, Telemetry.app_version)):
         if version:
             versions[tid] = version
     return versions
@@ -226,7 +226,7 @@ def _open_wave(session: Session, campaign: Campaign, wave: int, now: datetime) -
     counts = dict(session.execute(
         select(CampaignTarget.state, func.count()).where(
             CampaignTarget.campaign_id == campaign.id, CampaignTarget.wave == wave)
-        .group_by(CampaignTarget.state)).tuples().all())
+        .group_by(CampaignTarget.state)).all())
     campaign.wave, campaign.wave_opened_at = wave, now
     campaign.wave_size = sum(counts.values())
     campaign.wave_done = sum(counts.get(state, 0) for state in FINAL_TARGET_STATES)
