@@ -15,6 +15,7 @@ EXPECTED = {
     Result.CARD_EXPIRED: "54", Result.WRONG_PIN: "55", Result.PIN_TRIES_EXCEEDED: "75",
     Result.INSUFFICIENT_FUNDS: "51", Result.OVER_LIMIT: "61", Result.ISSUER_TIMEOUT: "98",
     Result.ISSUER_DECLINED: "05", Result.SYSTEM_ERROR: "96",
+    Result.TXN_NOT_ALLOWED: "58", Result.APP_UPDATE_REQUIRED: "07",
 }
 
 

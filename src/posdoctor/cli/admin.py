@@ -72,6 +72,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(terminal_app, name="terminal")
     app.add_typer(card_app, name="card")
     app.command("journal", help="报文流水 / the host's message journal (masked)")(journal_command)
+    from posdoctor.cli import admin_config, admin_lifecycle  # their commands join the apps above
+
+    admin_lifecycle.register(app)
+    admin_config.register(app)
 
 
 # --- plumbing ----------------------------------------------------------------------
@@ -142,6 +146,8 @@ def _emit(as_json: bool, data: dict[str, Any] | list[dict[str, Any]], lines: lis
 def merchant_add(
     mid: Annotated[str, typer.Argument(help="商户号(15位数字) / MID, 15 digits")],
     name: Annotated[str, typer.Option("--name", help="商户名称 / merchant name")],
+    mcc: Annotated[str | None, typer.Option("--mcc", help="商户类别码 / merchant category code, e.g. 5411")] = None,
+    status: Annotated[str, typer.Option("--status", help="初始状态 / initial status: pending|active")] = "active",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -149,9 +155,14 @@ def merchant_add(
         validate_mid(mid)
         if not name.strip() or len(name) > 100:
             raise InvalidValue("name", "商户名称必须是1到100个字符", "merchant name must be 1 to 100 characters")
+        validate_choice("status", status, ("pending", "active"))
+        if mcc is not None and not (len(mcc) == 4 and mcc.isdigit()):
+            raise InvalidValue("mcc", "商户类别码(MCC)必须是4位数字", "MCC must be 4 digits")
         with _opened(db) as (store, _lmk):
-            merchant = store.add_merchant(mid, name)
+            merchant = store.add_merchant(mid, name, status, mcc=mcc)
     data = {"ok": True, "mid": merchant.mid, "name": merchant.name, "status": merchant.status}
+    if mcc is not None:
+        data["mcc"] = mcc
     _emit(as_json, data, [f"商户 {mid} 已登记 / merchant {mid} registered: {name}"])
 
 
@@ -181,13 +192,14 @@ def _stage_secret_file(target: Path, text: str) -> Path:
 
 
 @contextmanager
-def _key_files(outputs: dict[Path, str]) -> Iterator[None]:
-    """Stage every file first; put them in place only if the block succeeds."""
+def _key_files(outputs: dict[Path, str]) -> Iterator[dict[Path, Path]]:
+    """Stage every file first (the block may still write to the staged paths it gets);
+    put them in place only if the block succeeds."""
     staged: dict[Path, Path] = {}
     try:
         for target, text in outputs.items():
             staged[target] = _stage_secret_file(target, text)
-        yield
+        yield staged
         for target, temp in staged.items():
             os.replace(temp, target)
     finally:
@@ -203,6 +215,7 @@ def terminal_add(
     model: Annotated[str | None, typer.Option("--model", help="机型 / device model")] = None,
     tmk_out: Annotated[Path | None, typer.Option("--tmk-out", help="写出主密钥(明文十六进制) / write the clear TMK in hex")] = None,
     tk_out: Annotated[Path | None, typer.Option("--tk-out", help="写出传输密钥(明文十六进制) / write the clear transport key in hex")] = None,
+    credential_out: Annotated[Path | None, typer.Option("--credential-out", help="写出TMS接入凭证 / write the device's TMS API credential")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -220,16 +233,28 @@ def terminal_add(
             tk, tmk = hsm.generate_key(16), hsm.generate_key(16)
             outputs = {path: hsm.reveal_for_key_room(key).hex().upper() + "\n"
                        for path, key in ((tk_out, tk), (tmk_out, tmk)) if path is not None}
-            with _key_files(outputs):
+            if credential_out is not None:
+                outputs[credential_out] = ""  # staged now (checked writable); filled below
+            with _key_files(outputs) as staged:
                 store.add_terminal(tid, mid, serial, model, keys={"TK": tk, "TMK": tmk})
+                if credential_out is not None:
+                    _write_credential(store, tid, staged[credential_out])
     tk_kcv, tmk_kcv = tk.kcv.hex().upper(), tmk.kcv.hex().upper()
     data = {"ok": True, "tid": tid, "mid": mid, "serial": serial, "model": model,
             "tk_kcv": tk_kcv, "tmk_kcv": tmk_kcv,
-            "tk_file": str(tk_out) if tk_out else None, "tmk_file": str(tmk_out) if tmk_out else None}
+            "tk_file": str(tk_out) if tk_out else None, "tmk_file": str(tmk_out) if tmk_out else None,
+            "credential_file": str(credential_out) if credential_out else None}
     lines = [f"终端 {tid} 已登记 / terminal {tid} registered (MID {mid}, SN {serial})",
              f"传输密钥校验值 / TK KCV:  {tk_kcv}", f"主密钥校验值 / TMK KCV: {tmk_kcv}"]
-    lines += [f"已写出 / written: {path} (0600)" for path in (tk_out, tmk_out) if path]
+    lines += [f"已写出 / written: {path} (0600)" for path in (tk_out, tmk_out, credential_out) if path]
     _emit(as_json, data, lines)
+
+
+def _write_credential(store: Store, tid: str, staged: Path) -> None:
+    """Issue the TMS API credential and write it to its staged file (mode 0600)."""
+    from posdoctor.tms.credentials import issue_credential
+
+    staged.write_text(issue_credential(store, tid) + "\n", encoding="ascii")
 
 
 @terminal_app.command("list", help="列出终端 / list terminals")

@@ -54,6 +54,10 @@ class HostConfig(BaseModel):
     parameters: dict[str, str] = Field(default_factory=dict)
     """Parameter-download tags (`iso8583.fields.PARAM_TAGS`) overriding the defaults."""
 
+    # registry changes made elsewhere (CLI, TMS, doctor; any process)
+    change_feed_interval_s: float = Field(default=0.5, ge=0)
+    """How often the host polls the change feed (`Store.notify_host`); 0 = never."""
+
     # group commit
     commit_interval_s: float = Field(default=0.002, ge=0)
     commit_max_items: int = Field(default=2000, ge=1)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from posdoctor.host.profiles import Profiles
 from posdoctor.host.records import (
     AccountRecord,
     CardRecord,
@@ -89,8 +90,10 @@ class TxnBook:
 
 
 class Registry:
-    def __init__(self, source: RegistrySource) -> None:
+    def __init__(self, source: RegistrySource, profiles: Profiles | None = None) -> None:
         self.source = source
+        self.profiles = profiles or Profiles(getattr(source, "store", None))
+        """Reasons, categories, allowed types, versions, policies, parameters (TMS side)."""
         self.terminals: dict[str, TerminalRecord] = {}
         self.serials: dict[str, str] = {}
         self.merchants: dict[str, MerchantRecord] = {}
@@ -110,6 +113,7 @@ class Registry:
         """
         snapshot = await asyncio.to_thread(self.source.load_snapshot)
         self.apply_snapshot(snapshot)
+        await asyncio.to_thread(self.profiles.load_all)
 
     def apply_snapshot(self, snapshot: Snapshot) -> None:
         old = self.terminals
@@ -150,7 +154,7 @@ class Registry:
             return terminal
         if terminal is None and self._recently_unknown(f"tid:{tid}"):
             return None
-        fresh, merchant = await asyncio.to_thread(self.source.load_terminal, tid, None)
+        fresh, merchant = await asyncio.to_thread(self._load_with_profile, tid, None)
         return self._remember(fresh, merchant, f"tid:{tid}", tid)
 
     async def find_terminal_by_serial(self, serial: str) -> TerminalRecord | None:
@@ -159,8 +163,20 @@ class Registry:
             return self.terminals[tid]
         if self._recently_unknown(f"sn:{serial}"):
             return None
-        terminal, merchant = await asyncio.to_thread(self.source.load_terminal, None, serial)
+        terminal, merchant = await asyncio.to_thread(self._load_with_profile, None, serial)
         return self._remember(terminal, merchant, f"sn:{serial}", None)
+
+    def _load_with_profile(self, tid: str | None, serial: str | None) -> tuple[TerminalRecord | None, MerchantRecord | None]:
+        """(worker thread) A terminal and its merchant, with their TMS profile."""
+        terminal, merchant = self.source.load_terminal(tid, serial)
+        if terminal is not None or tid is not None:
+            self.profiles.reload_terminal(terminal.tid if terminal is not None else tid)  # type: ignore[arg-type]
+        return terminal, merchant
+
+    def invalidate_merchant(self, mid: str) -> None:
+        """A merchant changed: each of its terminals reloads (with the merchant) on its next message."""
+        self._unknown.clear()
+        self._stale.update(tid for tid, terminal in self.terminals.items() if terminal.mid == mid)
 
     async def find_card(self, pan: str) -> CardRecord | None:
         pan_hash = self.source.pan_hash(pan)

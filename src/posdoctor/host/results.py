@@ -21,6 +21,10 @@ class Result(StrEnum):
     DEVICE_MISMATCH = "device_mismatch"
     MERCHANT_MISMATCH = "merchant_mismatch"
     MERCHANT_UNUSABLE = "merchant_unusable"
+    TXN_NOT_ALLOWED = "txn_not_allowed"
+    """Terminal allowed types or the merchant category policy forbid the kind (58)."""
+    APP_UPDATE_REQUIRED = "app_update_required"
+    """Sign-in from an app older than the policy's minimum (07)."""
     # security
     NOT_SIGNED_IN = "not_signed_in"
     MAC_INVALID = "mac_invalid"
@@ -56,6 +60,8 @@ _RESPONSE_CODES: dict[Result, str] = {
     Result.DEVICE_MISMATCH: "08",
     Result.MERCHANT_MISMATCH: "03",
     Result.MERCHANT_UNUSABLE: "03",
+    Result.TXN_NOT_ALLOWED: "58",
+    Result.APP_UPDATE_REQUIRED: "07",
     Result.NOT_SIGNED_IN: "77",
     Result.MAC_INVALID: "A0",
     Result.KEY_UNAVAILABLE: "A7",

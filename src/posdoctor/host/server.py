@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.host import changefeed
 from posdoctor.host.config import HostConfig
 from posdoctor.host.context import Context, Session
 from posdoctor.host.identifiers import Identifiers
@@ -90,18 +91,23 @@ class HostServer:
     # --- life cycle ---------------------------------------------------------------------
     async def start(self) -> tuple[str, int]:
         """Load the registry, start the writer, listen; returns where it listens."""
+        feed_since = await changefeed.current_position(self.store)
         await self.registry.load()
         self.ledger.start()
         self._gate.set()
         self._server = await asyncio.start_server(self._serve_connection, self.config.host, self.config.port)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.env.listen = (host, port)
+        self.change_feed = changefeed.ChangeFeed(self, feed_since)
+        self.change_feed.start()
         log.info("host listening on %s:%d", host, port)
         return host, port
 
     async def stop(self) -> None:
         """Stop listening, let messages in progress finish, close connections, commit."""
         self._stopping = True
+        if getattr(self, "change_feed", None) is not None:
+            await self.change_feed.stop()
         if self._resync_task is not None:
             self._resync_task.cancel()
             await asyncio.gather(self._resync_task, return_exceptions=True)

@@ -265,13 +265,20 @@ class LifecycleMixin(StoreBase):
             record_status_change(session, "account", mid, old, new, reason=reason, actor=actor, at=at)
         return account
 
-    def registry_profile_rows(self) -> dict[str, Any]:
-        """Everything the host's profile cache needs, in one read (see host.profiles)."""
+    def registry_profile_rows(self, tid: str | None = None) -> dict[str, Any]:
+        """What the host's profile cache needs (all terminals, or one with its merchant
+        and device), in one read (see ``host.profiles``)."""
+        terminals = select(Terminal.tid, Terminal.mid, Terminal.serial, Terminal.status_reason,
+                           Terminal.allowed_types, Terminal.app_version, Terminal.params_version)
+        merchants = select(Merchant.mid, Merchant.status_reason, Merchant.mcc)
+        devices = select(Device.serial, Device.status)
         with self._read() as session:
-            return {
-                "terminals": session.execute(select(
-                    Terminal.tid, Terminal.mid, Terminal.status_reason, Terminal.allowed_types,
-                    Terminal.app_version, Terminal.params_version)).all(),
-                "merchants": session.execute(select(Merchant.mid, Merchant.status_reason, Merchant.mcc)).all(),
-                "devices": session.execute(select(Device.serial, Device.status)).all(),
-            }
+            if tid is not None:
+                terminals = terminals.where(Terminal.tid == tid)
+                row = session.execute(terminals).first()
+                if row is None:
+                    return {"terminals": [], "merchants": [], "devices": []}
+                merchants = merchants.where(Merchant.mid == row.mid)
+                devices = devices.where(Device.serial == row.serial)
+            return {"terminals": session.execute(terminals).all(), "merchants": session.execute(merchants).all(),
+                    "devices": session.execute(devices).all()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from posdoctor.host.context import Context
 from posdoctor.host.emv import DEFAULT_AIDS, DEFAULT_CAPKS, find_entry, identity, terminal_parameters
 from posdoctor.host.pipeline import HostEnv, Outcome, Step, ok, refuse
@@ -15,14 +17,21 @@ LIST_COMPLETE = "1"
 
 
 class SendParameters(Step):
-    """0800/360, 364: field 62 = the terminal's parameter tag list."""
+    """0800/360, 364: field 62 = the terminal's parameter tag list: host defaults, then the
+    TMS parameters (template < merchant < terminal) whose version is noted for the end."""
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
         terminal = ctx.terminal
         assert terminal is not None
         params = terminal_parameters(terminal, ctx.merchant, env.config.parameters, env.listen)
+        profiles = env.registry.profiles
+        version, tms = profiles.params_for(terminal.tid, terminal.mid)
+        params.update(tms)
+        profile = profiles.terminal(terminal.tid)
+        if profile is not None:
+            profile.served = version
         ctx.answer_fields["62"] = encode_param_tags(params).hex().upper()
-        return ok(f"{len(params)} parameters sent")
+        return ok(f"{len(params)} parameters sent (TMS version {version})")
 
 
 class ListEmvEntries(Step):
@@ -67,6 +76,10 @@ class EndDownload(Step):
         terminal = ctx.terminal
         assert terminal is not None
         terminal.pending.discard(self.requirement)
+        if self.requirement is ProcessingRequirement.PARAMS:
+            version = await asyncio.to_thread(env.registry.profiles.record_params_downloaded, terminal.tid)
+            if version is not None:
+                return ok(f"params download complete (TMS version {version})")
         return ok(f"{self.requirement.name.lower()} download complete")
 
 
