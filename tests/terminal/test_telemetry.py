@@ -25,6 +25,7 @@ async def test_heartbeat_has_the_contract_fields_and_no_secrets(scripted, tmp_pa
     app.device.battery_pct, app.device.power_source, app.device.signal_dbm = 12, "battery", -101
     body = heartbeat_payload(app.state, app.device)
     assert set(body) == HEARTBEAT_KEYS
+    assert "at" in await_heartbeat_keys(app)
     assert body["peripherals"] == {"printer": "paper_out", "card_reader": "fault", "keypad": "ok", "storage": "ok",
                                    "power": "ok"}
     assert (body["battery_pct"], body["power_source"], body["signal_dbm"]) == (12, "battery", -101)
@@ -34,6 +35,11 @@ async def test_heartbeat_has_the_contract_fields_and_no_secrets(scripted, tmp_pa
             "mac_fail"} <= set(body["error_counters"])
     text = repr(body)
     assert not any(word in text for word in SECRET_WORDS)
+
+
+def await_heartbeat_keys(app) -> set[str]:
+    from datetime import datetime, timezone
+    return set(heartbeat_payload(app.state, app.device, datetime(2026, 1, 1, tzinfo=timezone.utc)))
 
 
 async def test_error_events_count_into_persistent_counters(scripted, tmp_path: Path) -> None:
@@ -55,7 +61,7 @@ async def test_self_check_payload_reports_keys_and_params(scripted, tmp_path: Pa
     host = await scripted()
     app = make_terminal(tmp_path, host.port)
     body = self_check_payload(app.state, app.device)
-    assert (body["keys"], body["params"], body["ok"]) == ("ok", "missing", False)
+    assert (body["keys"], body["params"], body["ok"]) == ("ok", "inconsistent", False)
     app.state.params, app.state.params_complete = {"14": "60"}, True
     assert self_check_payload(app.state, app.device)["ok"] is True
     app.state.params_complete = False

@@ -51,8 +51,8 @@ async def test_corrupt_download_is_refused_and_retried_then_given_up(scripted, t
     results = [await agent.poll() for _ in range(4)]
     assert [r.status for r in results] == ["retry", "retry", "failed", "failed"]
     assert results[0].reason == "sha256_mismatch"
-    verify = [r for r in tms.reports if r["step"] == "verify"]
-    assert [(r["ok"], r["attempt"]) for r in verify] == [(False, 1), (False, 2), (False, 3)]
+    assert [(r["step"], r["ok"], r["attempt"]) for r in tms.reports if not r["ok"]] == [
+        ("download", False, 1), ("download", False, 2), ("verify", False, 3)]
     assert app.state.app_version == OLD and codes(app).count("upgrade.verify_failed") == 3
     assert not (slots_dir(tmp_path, app.state.tid) / "download.part").exists()
 

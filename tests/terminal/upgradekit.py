@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from termhost import MAK, MID, PIK, SERIAL, TDK, TID, TMK
 
 from posdoctor.crypto.ciphers import Algorithm
-from posdoctor.tms.firmware import build_package
 from posdoctor.terminal import Device, PaymentApp, TcpLink, TerminalFiles, new_state
 from posdoctor.terminal.manifest import read_manifest
 from posdoctor.terminal.tmsclient import TmsUnreachable
@@ -32,6 +31,9 @@ PUBLIC_KEY = SIGNING_KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Ra
 
 
 def package(version: str = NEW, models: tuple[str, ...] = (MODEL,), *, size: int = 8192, **kw: Any) -> bytes:
+    """A package built by the TMS's own builder (imported here only: child processes skip it)."""
+    from posdoctor.tms.firmware import build_package
+
     return build_package(version, list(models), payload_size=size, **kw)
 
 

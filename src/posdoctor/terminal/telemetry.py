@@ -14,10 +14,12 @@ and nothing else here is secret.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from posdoctor.terminal.device import Device, Peripheral
-from posdoctor.terminal.events import EventKind, EventLog, TerminalEvent
+from posdoctor.terminal.core import local_now
+from posdoctor.terminal.events import Clock, EventKind, EventLog, TerminalEvent
 from posdoctor.terminal.state import TerminalState
 from posdoctor.terminal.tmsclient import TmsClient, TmsError
 from posdoctor.terminal.vault import DeviceVault, VaultError
@@ -98,12 +100,13 @@ def last_errors(state: TerminalState, limit: int = LAST_ERRORS) -> list[str]:
     return [e.code for e in state.events if is_error(e)][-limit:]
 
 
-def heartbeat_payload(state: TerminalState, device: Device) -> dict[str, Any]:
-    """The heartbeat body of the evidence contract (plus ``tid``)."""
+def heartbeat_payload(state: TerminalState, device: Device, at: datetime | None = None) -> dict[str, Any]:
+    """The heartbeat body of the evidence contract (plus ``tid`` and the terminal's ``at``)."""
     counters = {name: 0 for name in BASE_COUNTERS}
     counters.update(state.counters)
     return {
         "tid": state.tid,
+        **({"at": at.isoformat()} if at else {}),
         "app_version": state.app_version,
         "firmware_version": device.firmware_version or state.firmware_version,
         "model": device.model or state.model,
@@ -126,9 +129,9 @@ def heartbeat_payload(state: TerminalState, device: Device) -> dict[str, Any]:
 
 
 def params_status(state: TerminalState) -> str:
-    if not state.params:
-        return "missing"
-    return "ok" if state.params_complete else "inconsistent"
+    """``ok`` or ``inconsistent`` (never downloaded completely); the JSON state file that
+    did not parse never gets here (`StateFileError`), so ``unreadable`` is not produced."""
+    return "ok" if state.params and state.params_complete else "inconsistent"
 
 
 def keys_status(state: TerminalState, device: Device) -> str:
@@ -141,14 +144,14 @@ def keys_status(state: TerminalState, device: Device) -> str:
     return "ok" if "TMK" in state.keys else "missing"
 
 
-def self_check_payload(state: TerminalState, device: Device) -> dict[str, Any]:
+def self_check_payload(state: TerminalState, device: Device, at: datetime | None = None) -> dict[str, Any]:
     """The self-check body: peripherals, parameters and keys, and the overall verdict."""
     peripherals = peripheral_status(device)
     params, keys = params_status(state), keys_status(state, device)
     blocking = [p for p, s in peripherals.items() if s not in ("ok", "low_battery")]
     ok = not blocking and params == "ok" and keys == "ok"
-    return {"tid": state.tid, "ok": ok, "peripherals": peripherals, "params": params, "keys": keys,
-            "app_version": state.app_version}
+    return {"tid": state.tid, **({"at": at.isoformat()} if at else {}), "ok": ok, "peripherals": peripherals,
+            "params": params, "keys": keys, "app_version": state.app_version}
 
 
 def pending_log_events(state: TerminalState) -> list[TerminalEvent]:
@@ -161,8 +164,9 @@ class Telemetry:
     """Sends one terminal's heartbeat, self-check and logs through a `TmsClient`."""
 
     def __init__(self, state: TerminalState, device: Device, events: EventLog | None = None,
-                 persist: Callable[[TerminalState], None] | None = None) -> None:
+                 persist: Callable[[TerminalState], None] | None = None, clock: Clock | None = None) -> None:
         self.state = state
+        self.clock = clock or (events.clock if events is not None else local_now)
         self.device = device
         self.events = events
         self.persist = persist
@@ -184,14 +188,14 @@ class Telemetry:
 
     async def send_heartbeat(self, client: TmsClient) -> dict[str, Any] | None:
         try:
-            return await client.heartbeat(heartbeat_payload(self.state, self.device))
+            return await client.heartbeat(heartbeat_payload(self.state, self.device, self.clock()))
         except TmsError as exc:
             self._failed("heartbeat", exc)
             return None
 
     async def upload_self_check(self, client: TmsClient) -> dict[str, Any] | None:
         try:
-            return await client.upload_status(self_check_payload(self.state, self.device))
+            return await client.upload_status(self_check_payload(self.state, self.device, self.clock()))
         except TmsError as exc:
             self._failed("self_check", exc)
             return None

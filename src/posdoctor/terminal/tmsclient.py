@@ -162,14 +162,15 @@ def _error_reason(response: httpx.Response) -> str:
     except ValueError:
         return f"HTTP {response.status_code}"
     if isinstance(body, dict):
-        detail = body.get("detail", body)
-        if isinstance(detail, dict) and "error" in detail:
-            return f"HTTP {response.status_code} {detail['error']}"
+        for candidate in (body, body.get("detail")):
+            if isinstance(candidate, dict) and "error" in candidate:
+                return f"HTTP {response.status_code} {candidate['error']}"
     return f"HTTP {response.status_code}"
 
 
 class LocalTmsClient:
-    """The TMS in-process: the `TmsService` methods the API handlers call."""
+    """The TMS in-process: the `TmsService` methods the API handlers call (synchronous,
+    one transaction each), with the service's errors mapped to `TmsError`s."""
 
     def __init__(self, service: Any, tid: str, serial: str) -> None:
         self.service = service
@@ -179,20 +180,33 @@ class LocalTmsClient:
     async def aclose(self) -> None:
         return None
 
+    def _call(self, what: str, method: Any, *args: Any) -> Any:
+        try:
+            return method(*args)
+        except Exception as exc:  # the service's typed errors -> the client's typed errors
+            status = getattr(exc, "status", None)
+            reason = f"{what}: {getattr(exc, 'code', None) or type(exc).__name__}"
+            if status in (401, 403) or type(exc).__name__ == "CredentialError":
+                raise TmsRefused(reason, status=status) from None
+            if type(exc).__name__ in ("ReportError", "NotFound", "InvalidValue", "StoreError") or status:
+                raise TmsBadAnswer(reason, status=status) from None
+            raise
+
     async def heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        return self._call("heartbeat", self.service.heartbeat, self.tid, payload)
 
     async def upload_status(self, payload: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        return self._call("status", self.service.status, self.tid, payload) or {"accepted": 1}
 
     async def upload_logs(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        raise NotImplementedError
+        return self._call("logs", self.service.logs, self.tid, {"events": events}) or {"accepted": len(events)}
 
     async def check_upgrade(self, version: str, model: str) -> dict[str, Any] | None:
-        raise NotImplementedError
+        return self._call("upgrade", self.service.upgrade_check, self.tid, version, model)
 
     async def download(self, package: dict[str, Any], start: int, end: int) -> bytes:
-        raise NotImplementedError
+        data = self._call("package", self.service.read_package, str(package["version"]), start, end)
+        return bytes(data)
 
     async def report_upgrade(self, report: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+        return self._call("report", self.service.upgrade_report, self.tid, report) or {"accepted": 1}

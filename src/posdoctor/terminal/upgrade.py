@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,7 @@ class UPGRADE_MESSAGES:
 
 
 class UpgradeJob(BaseModel):
-    campaign: str | None = None
+    campaign: int | str | None = None
     from_version: str
     to_version: str
     package: dict[str, Any]
@@ -100,19 +100,18 @@ class PollResult:
     version: str | None = None
 
 
-def _job_key(campaign: str | None, version: str) -> str:
+def _job_key(campaign: int | str | None, version: str) -> str:
     return f"{campaign or '-'}:{version}"
 
 
 def in_window(window: dict[str, str] | None, now: datetime) -> bool:
-    """Inside ``{"start": "HH:MM", "end": "HH:MM"}`` (local time; may cross midnight)."""
+    """Inside ``{"start": "HH:MM", "end": "HH:MM"}``, both minutes included (the terminal's
+    local time; ``end < start`` spans midnight). No window: always."""
     if not window or not window.get("start") or not window.get("end"):
         return True
     start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
-    current = now.time().replace(tzinfo=None)
-    if start == end:
-        return True
-    return start <= current < end if start < end else (current >= start or current < end)
+    current = now.time().replace(second=0, microsecond=0, tzinfo=None)
+    return start <= current <= end if start <= end else (current >= start or current <= end)
 
 
 class UpgradeAgent:
@@ -371,14 +370,7 @@ class UpgradeAgent:
             except ManifestError as exc:
                 error = f"manifest:{exc.reason}"
         if error is not None:
-            self.discard_download()
-            self.note(UPGRADE_MESSAGES.VERIFY_FAILED, version=job.to_version, reason=error, attempt=job.attempt)
-            await self.report(job, "verify", False, error)
-            job.attempt += 1
-            if job.attempt > self.max_attempts:
-                return await self.give_up(record, job, error)
-            self.save_record(record)
-            return PollResult("retry", "verify", error, job.to_version)
+            return await self.verification_failed(record, job, error)
         await self.report(job, "verify", True)
         refusal = self.refusal(manifest)
         if refusal is not None:
@@ -398,6 +390,19 @@ class UpgradeAgent:
         self.note(UPGRADE_MESSAGES.INSTALLED, version=job.to_version, slot=slot)
         await self.report(job, "install", True)
         return await self.reboot_into(record, job)
+
+    async def verification_failed(self, record: UpgradeRecord, job: UpgradeJob, error: str) -> PollResult:
+        """A checksum mismatch is downloaded again (``download`` not ok) up to the attempt
+        limit; a bad signature or manifest, or the last attempt, is a ``verify`` failure."""
+        self.discard_download()
+        self.note(UPGRADE_MESSAGES.VERIFY_FAILED, version=job.to_version, reason=error, attempt=job.attempt)
+        if error == "sha256_mismatch" and job.attempt < self.max_attempts:
+            await self.report(job, "download", False, error)
+            job.attempt += 1
+            self.save_record(record)
+            return PollResult("retry", "verify", error, job.to_version)
+        await self.report(job, "verify", False, error)
+        return await self.give_up(record, job, error)
 
     async def give_up(self, record: UpgradeRecord, job: UpgradeJob, reason: str, *,
                       status: str = "failed") -> PollResult:
@@ -495,8 +500,8 @@ class UpgradeAgent:
         running = self.slots.info(self.slots.active())
         spare = self.slots.info("B" if self.slots.active() == "A" else "A")
         current = self.state.app_version
-        leave = offer.get("from_version") or offer.get("version")  # the version the TMS takes back
-        if running is None or spare is None or running.replaced != spare.version or (leave and leave != current):
+        target = offer.get("to_version")  # null: the other slot
+        if running is None or spare is None or running.replaced != spare.version or (target and target != spare.version):
             return PollResult("idle", "rollback", "nothing_to_roll_back")
         self.slots.rollback()
         self.power_on()
@@ -507,5 +512,6 @@ class UpgradeAgent:
 
 
 def _aware(value: str, now: datetime) -> datetime:
+    """``not_before`` is UTC when it carries no offset."""
     moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
