@@ -20,7 +20,7 @@ from posdoctor.doctor.fleet import FleetContext, build_fleet_context
 from posdoctor.doctor.ranker import CONFIDENT, FLEET_CAUSES, UNKNOWN, rank
 from posdoctor.doctor.records import Finding, Line, line
 from posdoctor.doctor.rules import run_rules
-from posdoctor.doctor.rules.base import event_line, journal_line
+from posdoctor.doctor.rules.base import event_line, failure_events, journal_line
 
 __all__ = ["Diagnosis", "FleetDiagnosis", "diagnose_terminal", "diagnose_fleet", "diagnose_evidence",
            "observed_symptoms"]
@@ -30,6 +30,8 @@ INIT_ROUTES = ("tmk_download", "param_download", "param_download_end", "capk_que
                "aid_query", "aid_download")
 INIT_OPS = ("tmk_download", "param_download", "capk_download", "aid_download", "key_injection")
 STATUS_CODES = ("97", "03", "08")
+NOT_FAILING = frozenset({"txn.funds_delayed"})
+"""Named when asked about a terminal, never counted as a failure in the fleet view."""
 
 
 @dataclass(slots=True)
@@ -50,7 +52,7 @@ class Diagnosis:
     @property
     def failing(self) -> bool:
         top = self.top
-        return top is not None and (top.cause == UNKNOWN or top.confidence >= FAILING_AT)
+        return top is not None and top.cause not in NOT_FAILING and (top.cause == UNKNOWN or top.confidence >= FAILING_AT)
 
     def to_json(self, lang: str | None = None) -> dict[str, Any]:
         from posdoctor.doctor.fixes import fix_json  # fixes import the diagnosis
@@ -102,7 +104,7 @@ def observed_symptoms(ev: TerminalEvidence, findings: list[Finding]) -> list[str
     """What the merchant sees, from the evidence (else from the top finding's catalog entry)."""
     seen: list[str] = []
     failures = ev.failures()
-    failed_ops = {e.operation for e in ev.terminal_events(prefix="") if not str(e.code).startswith("ok.")}
+    failed_ops = {e.operation for e in failure_events(ev)}
     if any(r.route in INIT_ROUTES for r in failures) or failed_ops & set(INIT_OPS) or ev.terminal_events("keys.no_tmk"):
         seen.append("init_failed")
     if any((r.route or "").startswith("sign_in") for r in failures) or "sign_in" in failed_ops \
@@ -123,8 +125,7 @@ def observed_symptoms(ev: TerminalEvidence, findings: list[Finding]) -> list[str
 def trouble_lines(ev: TerminalEvidence) -> list[Line]:
     """The failures seen, as evidence for an ``unknown`` answer."""
     lines = [journal_line(r) for r in ev.failures()[-3:]]
-    bad = [e for e in ev.terminal_events(prefix="") if not str(e.code).startswith(("ok.", "reversal.done"))]
-    lines += [event_line(e) for e in bad[-3:]]
+    lines += [event_line(e) for e in failure_events(ev)[-3:]]
     if not lines and ev.terminal is not None and not ev.has_activity():
         lines.append(line(None, f"no evidence at all from TID {ev.tid} in the window",
                           f"时间窗内没有终端{ev.tid}的任何记录"))

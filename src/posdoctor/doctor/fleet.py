@@ -29,6 +29,7 @@ POWER_CODES = ("device.power",)
 OK_TERMINAL_PREFIX = "ok."
 NOISE_TERMINAL_CODES = ("reversal.in_progress", "reversal.done", "reversal.saved", "host.requirement",
                         "device.self_check_ok")
+"""The telemetry's own list of events that are not errors."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,7 @@ def _note_merchant_suspects(conn: Any, ctx: FleetContext, events: Iterable[Event
 
 def _note_event_suspects(ctx: FleetContext, events: Iterable[EventRow]) -> None:
     ctx.suspect_tids.update(ctx.failing_by_tid)
+    self_checks: Counter[str] = Counter()
     for e in events:
         if e.tid is None:
             continue
@@ -232,6 +234,13 @@ def _note_event_suspects(ctx: FleetContext, events: Iterable[EventRow]) -> None:
             continue
         if e.kind == "payout" and e.code in ("scheduled", "paid", "released"):
             continue  # the normal settlement cycle: not a failure
+        if e.kind == "self_check":
+            faulty = any(v not in ("ok", "low_battery") for v in (e.detail.get("peripherals") or {}).values())
+            self_checks[e.tid] += 1
+            if not faulty and self_checks[e.tid] < 2:
+                continue  # a factory-fresh terminal before its first key download
+        if e.kind == "status_change" and e.code in ("active", "valid"):
+            continue
         ctx.suspect_tids.add(e.tid)
 
 
@@ -304,7 +313,7 @@ def _find_defective_versions(ctx: FleetContext, events: Iterable[EventRow]) -> N
             stats = ctx.versions.setdefault(str(e.detail.get("to_version")), VersionStats(str(e.detail.get("to_version"))))
             stats.rollout = e.at if stats.rollout is None else min(stats.rollout, e.at)
     failing = set(ctx.failing_by_tid) | {e.tid for e in events if e.tid and e.source == "terminal"
-                                         and e.kind in ("terminal_event", "self_check")
+                                         and e.kind == "terminal_event"
                                          and not str(e.code).startswith("device.")}
     for stats in ctx.versions.values():
         stats.failing = stats.terminals & failing

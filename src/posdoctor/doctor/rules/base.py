@@ -22,6 +22,8 @@ Rule = Callable[["TerminalEvidence", "FleetContext"], list[Finding]]
 
 RULES: list[tuple[Rule, tuple[str, ...]]] = []
 
+NOT_FAILURES = frozenset({"device.self_check_ok", "reversal.in_progress", "reversal.done", "reversal.saved",
+                          "host.requirement"})
 FINANCIAL_ROUTES = frozenset({"sale", "void", "refund", "balance", "reversal"})
 MAX_LINES = 6
 
@@ -49,6 +51,17 @@ def finding(cause: str, confidence: float, lines: Iterable[Line], *, signals: It
                                                     f"……另有{extra}条类似记录")]
     return Finding(cause, round(min(max(confidence, 0.0), 1.0), 3), evidence, list(entry.symptoms),
                    frozenset(signals), specificity, entry.fleet, collect=list(collect))
+
+
+def is_failure(e: EventRow) -> bool:
+    """A terminal event that reports something going wrong (the telemetry's own test)."""
+    code = str(e.code or "")
+    return e.source == "terminal" and e.kind == "terminal_event" and not code.startswith("ok.") \
+        and code not in NOT_FAILURES
+
+
+def failure_events(ev: TerminalEvidence) -> list[EventRow]:
+    return [e for e in ev.events if is_failure(e)]
 
 
 # --- evidence lines --------------------------------------------------------------------
@@ -110,6 +123,16 @@ def after(rows: Iterable[Any], at: datetime | None, within: timedelta | None = N
     if at is None:
         return []
     return [r for r in rows if r.at >= at and (within is None or r.at - at <= within)]
+
+
+def superseded(ev: TerminalEvidence, at: datetime, ok_codes: Iterable[str], routes: Iterable[str] = ()) -> bool:
+    """Something that worked after ``at`` shows the state reported then is gone
+    (a factory-fresh self-check before the first key download, for instance)."""
+    codes, wanted = set(ok_codes), set(routes)
+    if any(e.at > at and e.code in codes for e in ev.events if e.source == "terminal"):
+        return True
+    return any(r.at > at and r.rc == "00" and (r.route or "").startswith(tuple(wanted)) for r in ev.journal) \
+        if wanted else False
 
 
 def peripherals(beat: EventRow | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from posdoctor.doctor.rules.base import (
     note,
     outside_fleet,
     rule,
+    superseded,
 )
 
 CONNECT_CODES = ("comm.connect_failed", "comm.connect_timeout")
@@ -140,7 +141,10 @@ def _typo_mids(ev: TerminalEvidence) -> list:
 @rule("keys.tmk_missing")
 def tmk_missing(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     events = ev.terminal_events("keys.no_tmk", "keys.unreadable")
-    checks = [e for e in ev.self_checks() if (e.detail.get("keys") in ("missing", "unreadable"))]
+    checks = [e for e in ev.self_checks()[-1:] if e.detail.get("keys") in ("missing", "unreadable")
+              and not superseded(ev, e.at, ("ok.tmk_download", "ok.tmk_injected", "ok.sign_in"), ("sign_in",))]
+    events = [e for e in events if not superseded(ev, e.at, ("ok.tmk_download", "ok.tmk_injected", "ok.sign_in"),
+                                                  ("sign_in",))]
     host = [r for r in ev.answers("A7") if "no TMK" in r.refusal_reason() or "no transport key" in r.refusal_reason()]
     if not events and not checks and not host:
         return []
@@ -216,7 +220,8 @@ def download_incomplete(ev: TerminalEvidence, fleet: FleetContext) -> list[Findi
 
 @rule("params.corrupt")
 def params_corrupt(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    bad = [e for e in ev.self_checks() if e.detail.get("params") in ("unreadable", "inconsistent")]
+    bad = [e for e in ev.self_checks()[-1:] if e.detail.get("params") in ("unreadable", "inconsistent")
+           and not superseded(ev, e.at, ("ok.params",), ("param_download_end",))]
     if not bad:
         return []
     storage_bad = any((e.detail.get("peripherals") or {}).get("storage") not in (None, "ok") for e in bad)

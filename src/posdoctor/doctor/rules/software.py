@@ -12,6 +12,7 @@ from posdoctor.doctor.rules.base import (
     beat_line,
     comm_of,
     event_line,
+    failure_events,
     finding,
     journal_line,
     last_upgrade,
@@ -66,8 +67,8 @@ def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         return []
     since = stats.rollout
     failures = [r for r in ev.failures() if since is None or r.at >= since]
-    failed_events = [e for e in ev.terminal_events(prefix="") if since is None or e.at >= since]
-    failed_events = [e for e in failed_events if not str(e.code).startswith(("ok.", "device."))]
+    failed_events = [e for e in failure_events(ev) if (since is None or e.at >= since)
+                     and not str(e.code).startswith("device.")]
     failed_reports = _reports(ev, ok=False)
     if not failures and not failed_events and not failed_reports:
         return []
