@@ -69,23 +69,46 @@ async def power_on(world: Any, term: SimTerminal, _arg: Any = None) -> None:
     if not check.ok and "tamper" in (check.detail.get("failed") or []):
         term.count("init", False)
         return
-    needs_tmk = not app.state.has_key("TMK")
-    outcomes = await app.initialise(download_tmk=needs_tmk)
-    term.count("init", all(o.ok for o in outcomes))
+    outcomes = await initialise(app)
+    if outcomes:
+        term.count("init", all(o.ok for o in outcomes))
     if term.telemetry is not None:
         await term.telemetry.send_heartbeat(client)
 
 
+async def initialise(app: Any) -> list[Outcome]:
+    """Download what the terminal lacks (master key, parameters, CAPK, AID), in that
+    order, stopping at the first failure; an installed terminal downloads nothing."""
+    state = app.state
+    steps = []
+    if not state.has_key("TMK"):
+        steps.append(app.download_tmk)
+    if not state.params_complete:
+        steps.append(app.download_params)
+    if not state.emv.capk_complete:
+        steps.append(app.download_capk)
+    if not state.emv.aid_complete:
+        steps.append(app.download_aid)
+    outcomes = []
+    for step in steps:
+        outcome = await step()
+        outcomes.append(outcome)
+        if not outcome.ok:
+            break
+    return outcomes
+
+
 async def open_shop(world: Any, term: SimTerminal, _arg: Any = None) -> None:
     behaviour = term.behaviour
-    for _attempt in range(behaviour.login_attempts):
-        outcome = term.app.login(term.state.settings.operator_number, behaviour.password)
-        term.count("login", outcome.ok)
-        if outcome.ok:
-            break
-    else:
-        term.ready = False
-        return
+    if behaviour.login_attempts:
+        for _attempt in range(behaviour.login_attempts):
+            outcome = term.app.login(term.state.settings.operator_number, behaviour.password)
+            term.count("login", outcome.ok)
+            if outcome.ok:
+                break
+        else:
+            term.ready = False
+            return
     if behaviour.signs_in:
         _record(term, "sign_in", await term.app.sign_in())
 

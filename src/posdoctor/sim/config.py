@@ -71,9 +71,12 @@ class SimConfig:
     """A site (a mall, a street) shares power and network: site-wide faults hit all of it."""
     concurrency: int = 128
     """At most this many terminals work (hold a connection) at the same time."""
-    txns_per_terminal: float = 6.0
+    txns_per_terminal: float = 5.0
     """Mean number of card transactions per terminal in the business day (Poisson)."""
     heartbeats: int = 4
+    fresh_share: float = 0.1
+    """Share of terminals installed today (full initialisation at power-on); the others
+    were installed before and keep their keys and tables."""
     upgrade_share: float = 0.05
     """Share of the fleet in the day's upgrade campaign (pilot group), when the TMS has campaigns."""
     http_share: float = 0.0

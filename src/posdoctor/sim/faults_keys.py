@@ -91,7 +91,8 @@ def more_business(hit: Hit) -> None:
 # --- parameters -------------------------------------------------------------------------------
 def cut_mid_download(hit: Hit) -> None:
     term = hit.term
-    base = 0 if term.tid in hit.world.key_injected else 1
+    hit.world.fresh.add(term.tid)  # installed today: it downloads everything at power-on
+    base = 1
     # frames: [TMK] params 36x, 361, CAPK query, CAPK entry...; variant 1 cuts before 361
     term.link.cut_after = base + (3 if hit.variant == 0 else 1)
     hit.world.cards.issue(term.tid, chip=True)

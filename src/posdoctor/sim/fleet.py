@@ -43,7 +43,8 @@ class Behaviour:
     resigns_when_asked: bool = True
     """Signs in again when the terminal says 请重新签到 / 请签到后再做交易."""
     password: str = "0000"
-    login_attempts: int = 1
+    login_attempts: int = 0
+    """Operator logins tried when opening (0: the operator stayed logged in since yesterday)."""
     card: str = "healthy"
     """Which card the customers present: healthy, low_balance, limited, own."""
     pin_wrong: bool = False
@@ -176,6 +177,7 @@ def new_terminal(index: int, tid: str, mid: str, site: int, *, clock, listeners,
     model = model_of(index)
     state = new_state(tid, serial_of(index), mid=mid, model=model)
     state.settings.event_capacity = 24
+    state.operator = state.settings.operator_number  # logged in since the installation
     state.comm.connect_timeout_s = 2.0
     device = Device(state.serial, model, state.firmware_version)
     if model == MPOS_MODEL and hasattr(device, "bt_paired"):

@@ -109,6 +109,8 @@ class Simulation:
     async def build(self) -> None:
         world, config = self.world, self.config
         world.create_terminals()
+        rng = random.Random(config.seed * 31 + 5)
+        world.fresh.update(t.tid for t in world.terminals if rng.random() < config.fresh_share)
         for term in world.terminals:
             term.plan = plan_day(config.seed, term.index, txns=config.txns_per_terminal,
                                  heartbeats=config.heartbeats, upgrade=False, cards=16)
@@ -123,8 +125,9 @@ class Simulation:
                 insert_action(hit.term, strike_s, "strike", index)
             await call_hook(fault.plan, hit)
         await asyncio.to_thread(self._register)
-        world.attach_telemetry()
         await world.start_host()
+        await world.install_tables()
+        world.attach_telemetry()
         world.strike = self.strike  # type: ignore[attr-defined]
         for fault, hit in self.hits:
             if not hit.injection.skipped:

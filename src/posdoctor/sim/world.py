@@ -112,7 +112,9 @@ class World:
         self.tms: Any = None
         """The in-process `TmsService`, when the TMS provides one."""
         self.unregistered: set[str] = set()
-        self.key_injected: set[str] = set()
+        self.fresh: set[str] = set()
+        """Terminals installed today: they download their master key, parameters, CAPK and
+        AID at power-on. The others were installed before (key room TMK, tables kept)."""
         self.merchant_status: dict[str, str] = {}
         self.extra_merchants: set[str] = set()
         self.day: Any = None
@@ -178,9 +180,32 @@ class World:
             sheet = provision_terminal(self.store, self.hsm, term.tid, term.mid, serial_of(term.index),
                                        model_of(term.index))
             term.app.inject_transport_key(sheet.tk)
-            if term.tid in self.key_injected:
+            if term.tid not in self.fresh:
                 term.app.inject_tmk(sheet.tmk)
             term.state.events.clear()  # the key room's own log stays in the key room
+
+    async def install_tables(self) -> None:
+        """Terminals installed before today hold the host's parameters, CAPK and AID: one
+        of them downloads them (the installation), the others get the same tables."""
+        installed = [t for t in self.terminals if t.tid not in self.fresh and t.tid not in self.unregistered]
+        if not installed:
+            return
+        template = installed[0].app
+        for step in (template.download_params, template.download_capk, template.download_aid):
+            outcome = await step()
+            if not outcome.ok:
+                raise RuntimeError(f"installing the terminals' tables failed: {outcome.text}")
+        source = template.state
+        for term in installed[1:]:
+            state = term.state
+            state.params = dict(source.params)
+            state.params_complete = True
+            state.merchant_name = source.merchant_name if term.mid == template.state.mid else state.merchant_name
+            state.comm.receive_timeout_s = source.comm.receive_timeout_s
+            state.settings.reversal_retries = source.settings.reversal_retries
+            state.emv = source.emv.model_copy()  # the entry strings are shared, not copied
+        for term in installed:
+            term.state.events.clear()
 
     def attach_telemetry(self) -> None:
         from posdoctor.terminal.telemetry import Telemetry
