@@ -184,7 +184,7 @@ class UpgradeAgent:
         body = {"campaign": job.campaign if job else campaign, "step": step, "ok": ok,
                 "from_version": job.from_version if job else from_version,
                 "to_version": job.to_version if job else to_version, "reason": reason,
-                "attempt": job.attempt if job else 1}
+                "attempt": job.attempt if job else 1, "at": self.clock().isoformat()}
         self.outbox.append(body)
         await self.flush_reports()
 
@@ -273,8 +273,8 @@ class UpgradeAgent:
             if self.slots.in_trial():
                 return await self.trial(record, job)
             return await self.committed(record, job)
-        if job.phase == "trial":  # the trial boot ended without a commit (power lost)
-            await self.report(job, "rollback", True, "trial_not_committed")
+        if job.phase == "trial":  # the trial boot ended without a commit (power lost): try again
+            await self.report(job, "postpone", True, "trial_not_committed")
             job.attempt += 1
             if job.attempt > self.max_attempts:
                 return await self.give_up(record, job, "trial_not_committed")
@@ -416,21 +416,23 @@ class UpgradeAgent:
         self.slots.activate_trial(job.slot or "B")
         job.phase = "trial"
         self.save_record(record)
-        await self.report(job, "reboot", True)
         self.power_on()
-        if self.state.app_version != job.to_version:
-            return await self.resume(record, job)
+        if self.state.app_version != job.to_version:  # the bootloader would not start it
+            await self.report(job, "reboot", False, "slot_unreadable")
+            return await self.fail_trial(record, job, "slot_unreadable")
         return await self.trial(record, job)
 
     async def trial(self, record: UpgradeRecord, job: UpgradeJob) -> PollResult:
         manifest = job.manifest
         self.apply_resets(manifest.get("resets", []))
         defect = manifest.get("defect")
-        if defect == "crash":
+        if defect == "crash":  # the new version dies on start; the watchdog reboots
             self.state.count("crash")
             self.state.count("watchdog")
             self.note(UPGRADE_MESSAGES.CRASHED, version=job.to_version)
+            await self.report(job, "reboot", False, "crash")
             return await self.fail_trial(record, job, "crash")
+        await self.report(job, "reboot", True)
         check_ok = (self.app.self_check().ok if self.app else True) and defect != "self_check"
         await self.report(job, "self_check", check_ok, None if check_ok else "self_check_failed")
         if not check_ok:
@@ -502,6 +504,10 @@ class UpgradeAgent:
         current = self.state.app_version
         target = offer.get("to_version")  # null: the other slot
         if running is None or spare is None or running.replaced != spare.version or (target and target != spare.version):
+            if ("rollback", current) not in self._postponed:
+                self._postponed.add(("rollback", current))
+                await self.report(None, "rollback", False, "previous_version_not_on_device",
+                                  campaign=offer.get("campaign"), from_version=current, to_version=target)
             return PollResult("idle", "rollback", "nothing_to_roll_back")
         self.slots.rollback()
         self.power_on()
