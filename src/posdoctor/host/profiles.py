@@ -62,11 +62,7 @@ class ParamLayers:
     def values(self, tid: str, mid: str) -> dict[str, str]:
         merged: dict[str, str] = {}
         for _version, layer in (self.template, self.merchants.get(mid, (0, {})), self.terminals.get(tid, (0, {}))):
-            for name, value in layer.items():
-                if value is None:
-                    merged.pop(name, None)
-                else:
-                    merged[name] = value
+            merged.update((name, value) for name, value in layer.items() if value is not None)
         return merged
 
 

@@ -35,11 +35,7 @@ def merge_params(rows: Iterable[ParamValue], tid: str, mid: str) -> tuple[int, d
             version = max(version, row.version)
     merged: dict[str, str] = {}
     for scope in PARAM_SCOPES:
-        for name, value in layers[scope].items():
-            if value is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = value
+        merged.update((name, value) for name, value in layers[scope].items() if value is not None)
     return version, merged
 
 
