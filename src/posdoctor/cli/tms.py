@@ -58,8 +58,13 @@ def _exit_code(err: Exception) -> int:
         (code for kind, code in codes.items() if isinstance(err, kind)), EXIT_ERROR)
 
 
+_ENTITY_ZH = {"campaign": "升级活动", "package": "固件包", "terminal": "终端"}
+
+
 def _fail(err: Exception, as_json: bool) -> NoReturn:
     zh, en = getattr(err, "zh", str(err)), getattr(err, "en", str(err))
+    if isinstance(err, NotFound) and err.entity in _ENTITY_ZH:
+        zh = f"{_ENTITY_ZH[err.entity]} {err.key} 不存在"
     if as_json:
         typer.echo(json.dumps({"ok": False, "error": {"type": type(err).__name__, "zh": zh, "en": en}},
                               ensure_ascii=False))

@@ -192,11 +192,9 @@ def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, d
     for tid, kind, report, now in reports:
         events.extend(_event_rows(tid, kind, report, now))
         if isinstance(report, Heartbeat):
-            row = _telemetry_row(tid, report, now)
-            if tid not in latest or row["at"] >= latest[tid]["at"]:
-                latest[tid] = row
-                if report.app_version:
-                    versions[tid] = report.app_version
+            latest[tid] = _telemetry_row(tid, report, now)  # received last wins (clocks lie)
+            if report.app_version:
+                versions[tid] = report.app_version
     if events:
         session.connection().execute(insert(Event.__table__), events)
     if latest:
