@@ -22,6 +22,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -237,6 +238,9 @@ def run(args: argparse.Namespace) -> dict:
         serve_args = [sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", str(port)]
         if args.short:
             serve_args.append("--short")
+        if args.profile:  # sample the host process (all threads) with py-spy
+            serve_args = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--idle", "-r", "250", "-f", args.profile_format,
+                          "-o", args.profile, "--", *serve_args]
         host = subprocess.Popen(serve_args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ctx = mp.get_context("spawn")
         floor = ctx.Process(target=echo_floor_server, args=(floor_port,), daemon=True)
@@ -252,7 +256,7 @@ def run(args: argparse.Namespace) -> dict:
             result = out.get(timeout=args.seconds * 3 + 600)
             gen.join()
         finally:
-            host.terminate()
+            os.kill(host.pid, signal.SIGINT) if args.profile else host.terminate()
             floor.terminate()
             _, host_err = host.communicate(timeout=30)
         if host.returncode not in (0, -15):
@@ -276,6 +280,8 @@ def main() -> None:
     parser.add_argument("--short", action="store_true", help="one connection per sale")
     parser.add_argument("--max-rate", type=float, default=12000.0,
                         help="sales/s the prepared message pool is sized for")
+    parser.add_argument("--profile", metavar="FILE", help="record the host with py-spy into FILE")
+    parser.add_argument("--profile-format", default="speedscope", help="py-spy output format (speedscope, flamegraph, raw)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from posdoctor.host.ledger import WriteSet
 from posdoctor.host.results import Result
+from posdoctor.iso8583.codec import Layout
 from posdoctor.iso8583.framing import Frame, ProcessingRequirement
 
 if TYPE_CHECKING:
@@ -62,6 +63,8 @@ class Context:
 
     frame: Frame | None = None
     request: dict[str, str] | None = None
+    request_layout: Layout | None = None
+    """Where each request field lies in `frame.body` (masking without a second decode)."""
     route_key: str = ""
     route: Route | None = None
 
@@ -87,6 +90,7 @@ class Context:
     answer: dict[str, str] | None = None
     answer_frame: Frame | None = None
     """The answer to send, or None: close without answering."""
+    answer_layout: Layout | None = None
     committed: bool = False
     """The message's writes are durable; only then is the answer sent."""
     no_answer: bool = False

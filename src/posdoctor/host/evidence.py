@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from posdoctor.host.context import Context
+from posdoctor.iso8583.codec import Layout
 from posdoctor.iso8583.framing import HEADER_LEN, TPDU_LEN, Frame
 from posdoctor.iso8583.mask import HIDDEN_FIELDS, mask_body_hex, mask_fields
 from posdoctor.store.records import EventRecord, JournalRecord
@@ -26,14 +27,15 @@ def masked_fields(msg: dict[str, str], redact: dict[str, str]) -> dict[str, Any]
     return fields
 
 
-def masked_raw_hex(frame: Frame, msg: dict[str, str] | None, redact: dict[str, str]) -> str:
+def masked_raw_hex(frame: Frame, msg: dict[str, str] | None, redact: dict[str, str],
+                   layout: Layout | None = None) -> str:
     head = (frame.tpdu + (frame.header.encode() if frame.header is not None else b"")).hex().upper()
     body = frame.body
     if msg is None or redact:
         visible = body[:MTI_AND_BITMAP].hex().upper()
         return head + visible + "*" * (2 * len(body) - len(visible))
     if any(key in msg for key in SENSITIVE_FIELDS):
-        return head + mask_body_hex(body)
+        return head + mask_body_hex(body, layout)
     return head + body.hex().upper()
 
 
@@ -53,7 +55,7 @@ def journal_records(ctx: Context, rc: str | None, header: bool) -> list[JournalR
     if ctx.frame is None:
         raw_in = undecodable_raw_hex(ctx.payload, header)
     else:
-        raw_in = masked_raw_hex(ctx.frame, request, ctx.redact)
+        raw_in = masked_raw_hex(ctx.frame, request, ctx.redact, ctx.request_layout)
     rows = [JournalRecord(
         direction="in", mti=(request or {}).get("t"),
         steps=[verdict.as_dict() for verdict in ctx.verdicts],
@@ -65,7 +67,7 @@ def journal_records(ctx: Context, rc: str | None, header: bool) -> list[JournalR
             direction="out", mti=ctx.answer.get("t"),
             latency_ms=round((time.perf_counter() - ctx.started) * 1000, 3),
             fields=masked_fields(ctx.answer, {}),
-            raw_hex=masked_raw_hex(ctx.answer_frame, ctx.answer, {}), **common,
+            raw_hex=masked_raw_hex(ctx.answer_frame, ctx.answer, {}, ctx.answer_layout), **common,
         ))
     return rows
 

@@ -17,7 +17,14 @@ import iso8583
 from posdoctor.iso8583.errors import DecodeError, EncodeError
 from posdoctor.iso8583.spec import CUP_SPEC, DEFINED_FIELDS, NUMERIC_FIELDS, TRACK_FIELDS
 
-__all__ = ["encode_message", "decode_message", "mac_input", "with_mac", "field_offsets"]
+__all__ = [
+    "Layout", "encode_message", "encode_message_with_layout", "decode_message", "decode_message_with_layout",
+    "mac_input", "with_mac", "field_offsets", "data_layout",
+]
+
+Layout = dict[str, tuple[int, int]]
+"""Where each field's data lies in an encoded body: key -> (byte offset, byte length).
+Masking uses it to star secrets in place without decoding the body a second time."""
 
 _MTI_AND_BITMAP = 10
 _MAC_LEN = 8
@@ -31,18 +38,23 @@ _UNDEFINED_BITS = sum(1 << (64 - n) for n in range(1, 65) if n not in DEFINED_FI
 
 def encode_message(msg: Mapping[str, str]) -> bytes:
     """`msg` (``"t"`` + fields as strings) -> body bytes; the input is not modified."""
+    return encode_message_with_layout(msg)[0]
+
+
+def encode_message_with_layout(msg: Mapping[str, str]) -> tuple[bytes, Layout]:
+    """`encode_message` and the `Layout` of the bytes it made."""
     doc = dict(msg)
     doc.pop("p", None)
     if "1" in doc or "65" in doc:
         raise EncodeError("1" if "1" in doc else "65", "bitmap extension fields are not used in the CUP dialect")
     _prepare_for_wire(doc)
     try:
-        raw, _ = iso8583.encode(doc, CUP_SPEC)
+        raw, enc = iso8583.encode(doc, CUP_SPEC)
     except iso8583.EncodeError as exc:
         raise EncodeError(exc.field, exc.msg) from None
     except (KeyError, TypeError, ValueError, AttributeError, NameError) as exc:
         raise _explain_encode_failure(doc, exc) from exc
-    return bytes(raw)
+    return bytes(raw), data_layout(enc)
 
 
 def _prepare_for_wire(doc: dict[str, str]) -> None:
@@ -118,6 +130,11 @@ def _explain_encode_failure(doc: Mapping[object, object], exc: Exception) -> Enc
 
 def decode_message(body: bytes) -> dict[str, str]:
     """Body bytes (MTI first) -> message dict; raises `DecodeError` on any malformation."""
+    return decode_message_with_layout(body)[0]
+
+
+def decode_message_with_layout(body: bytes) -> tuple[dict[str, str], Layout]:
+    """`decode_message` and the `Layout` of `body` (for masking it without decoding again)."""
     if not isinstance(body, bytes):
         body = bytes(body)
     _refuse_undefined_bits(body)
@@ -127,7 +144,7 @@ def decode_message(body: bytes) -> dict[str, str]:
         raise _translate_decode_error(exc) from None
     del doc["p"]
     _finish_decoded(doc, enc)
-    return doc
+    return doc, data_layout(enc)
 
 
 def _refuse_undefined_bits(body: bytes) -> None:
@@ -193,6 +210,17 @@ def field_offsets(enc: Mapping[str, Mapping[str, bytes]]) -> dict[str, tuple[int
         offsets[key] = (pos, pos + len(part["len"]))
         pos += len(part["len"]) + len(part["data"])
     return offsets
+
+
+def data_layout(enc: Mapping[str, Mapping[str, bytes]]) -> Layout:
+    """pyiso8583's encoded dict (fields in body order, as it builds it) -> `Layout`."""
+    layout: Layout = {}
+    pos = 0
+    for key, part in enc.items():
+        prefix, size = len(part["len"]), len(part["data"])
+        layout[key] = (pos + prefix, size)
+        pos += prefix + size
+    return layout
 
 
 # -- MAC helpers -------------------------------------------------------------------------

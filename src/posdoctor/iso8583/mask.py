@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import iso8583
 
-from posdoctor.iso8583.codec import field_offsets
+from posdoctor.iso8583.codec import Layout, data_layout
 from posdoctor.iso8583.spec import CUP_SPEC
 
 __all__ = ["mask_pan", "mask_track", "mask_fields", "mask_body_hex", "HIDDEN_FIELDS"]
@@ -22,6 +22,7 @@ HIDDEN_FIELDS = ("14", "52", "55", "62")
 _PAN_FIELDS = ("2",)
 _TRACK_FIELDS = ("35", "36")
 _KEEP_HEAD, _KEEP_TAIL = 6, 4
+_MASKED_IN_PLACE = (*_PAN_FIELDS, *_TRACK_FIELDS, *HIDDEN_FIELDS)
 
 
 def mask_pan(pan: str) -> str:
@@ -54,20 +55,28 @@ def mask_fields(msg: Mapping[str, str]) -> dict[str, str]:
     return safe
 
 
-def mask_body_hex(body: bytes) -> str:
+def mask_body_hex(body: bytes, layout: Layout | None = None) -> str:
     """Uppercase hex of an encoded body with PAN, tracks, PIN block, ICC data, 62 and 14
     starred in place. A body that does not decode keeps only its MTI and bitmap visible.
+
+    `layout` (from `decode_message_with_layout` / `encode_message_with_layout` of these
+    very bytes) saves decoding the body again.
     """
     text = bytes(body).hex().upper()
-    try:
-        _doc, enc = iso8583.decode(bytes(body), CUP_SPEC)
-    except (iso8583.DecodeError, KeyError):
-        visible = min(len(text), 20)
-        return text[:visible] + "*" * (len(text) - visible)
-    chars = list(text)
-    for key, (_len_at, data_at) in field_offsets(enc).items():
-        if key in _PAN_FIELDS or key in _TRACK_FIELDS or key in HIDDEN_FIELDS:
-            start, digits = data_at * 2, len(enc[key]["data"]) * 2
-            masked = mask_pan(text[start:start + digits]) if key in _PAN_FIELDS else "*" * digits
-            chars[start:start + digits] = masked
-    return "".join(chars)
+    if layout is None:
+        try:
+            _doc, enc = iso8583.decode(bytes(body), CUP_SPEC)
+        except (iso8583.DecodeError, KeyError):
+            visible = min(len(text), 20)
+            return text[:visible] + "*" * (len(text) - visible)
+        layout = data_layout(enc)
+    chars: list[str] | None = None
+    for key in _MASKED_IN_PLACE:
+        span = layout.get(key)
+        if span is None:
+            continue
+        chars = chars if chars is not None else list(text)
+        start, digits = span[0] * 2, span[1] * 2
+        masked = mask_pan(text[start:start + digits]) if key in _PAN_FIELDS else "*" * digits
+        chars[start:start + digits] = masked
+    return text if chars is None else "".join(chars)

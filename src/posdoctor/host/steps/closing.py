@@ -8,7 +8,7 @@ from posdoctor.host.context import Context
 from posdoctor.host.evidence import event_records, journal_records
 from posdoctor.host.pipeline import HostEnv, Outcome, Step, ok
 from posdoctor.host.results import response_code
-from posdoctor.iso8583.codec import encode_message, mac_input, with_mac
+from posdoctor.iso8583.codec import encode_message_with_layout, mac_input, with_mac
 from posdoctor.iso8583.framing import Frame, ProcessingRequirement, answer_tpdu, encode_frame
 
 ECHO_FIELDS = ("3", "4", "11", "22", "25", "41", "42", "49", "60")
@@ -63,7 +63,8 @@ class PrepareResponse(Step):
         if header is not None:
             header = header.with_requirement(processing_requirement(ctx))
         ctx.answer = answer
-        ctx.answer_frame = Frame(answer_tpdu(frame.tpdu), header, encode_message(answer))
+        body, ctx.answer_layout = encode_message_with_layout(answer)
+        ctx.answer_frame = Frame(answer_tpdu(frame.tpdu), header, body)
         return ok(f"answer {mti} with {answer['39']}")
 
 

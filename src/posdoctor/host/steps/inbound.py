@@ -6,7 +6,7 @@ from posdoctor.host.context import Context
 from posdoctor.host.pipeline import HostEnv, Outcome, Step, ok, refuse
 from posdoctor.host.results import Result
 from posdoctor.host.route import find_route
-from posdoctor.iso8583.codec import decode_message
+from posdoctor.iso8583.codec import decode_message_with_layout
 from posdoctor.iso8583.errors import DecodeError, FrameError, Iso8583Error
 from posdoctor.iso8583.framing import decode_frame
 from posdoctor.iso8583.routing import route_key
@@ -22,7 +22,7 @@ class DecodeFrame(Step):
             ctx.add_event("frame_error", "30", reason=str(exc), length=len(ctx.payload))
             return refuse(Result.FORMAT_ERROR, f"bad frame: {exc}")
         try:
-            ctx.request = decode_message(ctx.frame.body)
+            ctx.request, ctx.request_layout = decode_message_with_layout(ctx.frame.body)
         except DecodeError as exc:
             ctx.partial = getattr(exc, "partial", {})
             ctx.add_event("decode_error", "30", reason=str(exc), field=exc.field, pos=exc.pos)
