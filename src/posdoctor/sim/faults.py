@@ -121,7 +121,7 @@ async def call_hook(hook: Hook | None, hit: Hit) -> None:
 
 
 def _load_definitions() -> None:
-    from posdoctor.sim import faults_device, faults_keys, faults_registry  # noqa: F401  (they register)
+    from posdoctor.sim import faults_device, faults_keys, faults_registry, upgrades  # noqa: F401  (they register)
 
 
 _load_definitions()

@@ -22,6 +22,7 @@ from posdoctor.sim.day import Day
 from posdoctor.sim.faults import FAULTS, Fault, Hit, Injection, call_hook
 from posdoctor.sim.plan import plan_day
 from posdoctor.sim.planedit import insert_action
+from posdoctor.sim.upgrades import setup_campaigns
 from posdoctor.sim.result import SimulationResult, build_result
 from posdoctor.sim.world import World
 
@@ -109,6 +110,7 @@ class Simulation:
     async def build(self) -> None:
         world, config = self.world, self.config
         world.create_terminals()
+        world.enable_campaigns()
         rng = random.Random(config.seed * 31 + 5)
         world.fresh.update(t.tid for t in world.terminals if rng.random() < config.fresh_share)
         for term in world.terminals:
@@ -125,6 +127,11 @@ class Simulation:
                 insert_action(hit.term, strike_s, "strike", index)
             await call_hook(fault.plan, hit)
         await asyncio.to_thread(self._register)
+        for fault, hit in self.hits:
+            if not hit.injection.skipped:
+                hit.term.causes += (fault.cause,)
+        if world.campaigns is not None:
+            await asyncio.to_thread(setup_campaigns, world)
         await world.start_host()
         await world.install_tables()
         world.attach_telemetry()
@@ -132,7 +139,6 @@ class Simulation:
         for fault, hit in self.hits:
             if not hit.injection.skipped:
                 await call_hook(fault.install, hit)
-                hit.term.causes += (fault.cause,)
 
     def _register(self) -> None:
         self.world.register()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ from posdoctor.terminal import Card
 __all__ = ["World", "CardPool", "luhn_pan", "HEALTHY_PIN", "DAY_START_S"]
 
 HEALTHY_PIN = "123456"
+SLOTS_DIR = "sim-slots"
+"""Under the home: the emulated devices' A/B software slots (upgrade campaigns)."""
 HEALTHY_CARDS = 16
 DAY_START_S = 5.5 * 3600
 HOST_TPDU_DESTINATION = "0003"
@@ -129,6 +132,7 @@ class World:
     @staticmethod
     def open(config: SimConfig, home: Path) -> World:
         home.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(home / SLOTS_DIR, ignore_errors=True)  # last run's devices are gone
         url = config.db_url
         if url is None:
             path = home / f"simulation-{config.seed}.db"
@@ -210,7 +214,14 @@ class World:
     def attach_telemetry(self) -> None:
         from posdoctor.terminal.telemetry import Telemetry
 
+        try:
+            from posdoctor.tms.signing import public_key_hex
+
+            tms_key = public_key_hex(self.home)
+        except ImportError:  # pragma: no cover - a TMS without package signing
+            tms_key = ""
         for term in self.terminals:
+            term.state.tms_public_key = tms_key  # set at the factory: packages must be signed by it
             term.telemetry = Telemetry(term.state, term.device, term.app.events)
 
     def tms_client(self, term: SimTerminal) -> SimTmsClient:
@@ -252,6 +263,19 @@ class World:
     async def invalidate(self, tid: str | None = None) -> None:
         if self.host is not None:
             await self.host.invalidate(tid)
+
+    def enable_campaigns(self) -> None:
+        """Upgrade campaigns, when this build's TMS and terminal have them."""
+        try:
+            from posdoctor.sim.upgrades import Campaigns
+
+            self.campaigns = Campaigns(self)
+        except ImportError:  # pragma: no cover - a TMS without campaigns
+            self.campaigns = None
+
+    async def run_upgrade(self, term: SimTerminal) -> None:
+        if self.campaigns is not None:
+            await self.campaigns.run_upgrade(term)
 
     def can(self, capability: str) -> bool:
         """Whether the TMS offers `capability` (`campaigns`) in this build."""
