@@ -77,7 +77,7 @@ class SimConfig:
     fresh_share: float = 0.1
     """Share of terminals installed today (full initialisation at power-on); the others
     were installed before and keep their keys and tables."""
-    upgrade_share: float = 0.05
+    upgrade_share: float = 0.02
     """Share of the fleet in the day's upgrade campaign (pilot group), when the TMS has campaigns."""
     http_share: float = 0.0
     """Share of terminals reporting over the real TMS HTTP API instead of in-process."""

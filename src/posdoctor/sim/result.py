@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from posdoctor.sim.faults import Injection
@@ -25,6 +26,8 @@ class SimulationResult:
     reports: dict[str, int]
     setup_s: float
     day_s: float
+    window: tuple[str, str] = ("", "")
+    """The simulated day as UTC ISO times (pass to the doctor as --since/--until)."""
     truth: dict[str, list[str]] = field(default_factory=dict)
     """tid -> causes injected that affect it (the simulator's ground truth)."""
 
@@ -39,7 +42,8 @@ class SimulationResult:
                 **self.counts, "setup_s": round(self.setup_s, 2), "day_s": round(self.day_s, 2)}
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "day": self.day, "db": self.db_url, "summary": self.summary(),
+        return {"seed": self.seed, "day": self.day, "db": self.db_url,
+                "window": {"since": self.window[0], "until": self.window[1]}, "summary": self.summary(),
                 "faults": [i.to_json() for i in self.injections],
                 "truth": self.truth, "host": self.host, "reports": self.reports,
                 "outcomes": self.outcomes}
@@ -64,4 +68,5 @@ def build_result(world: Any, injections: list[Injection], *, setup_s: float, day
         db_url=world.db_url, injections=injections, outcomes=outcomes, failures=failures, counts=world.tally(),
         host=host, reports={"reports": world.sink.reports, "events_written": world.sink.written,
                             "rejected": world.sink.errors},
-        setup_s=setup_s, day_s=day_s, truth=dict(sorted(truth.items())))
+        setup_s=setup_s, day_s=day_s, truth=dict(sorted(truth.items())),
+        window=(world.clock.at(0).astimezone(UTC).isoformat(), world.clock.at(24 * 3600).astimezone(UTC).isoformat()))
