@@ -18,7 +18,7 @@ import httpx
 from posdoctor.terminal.messages import Message
 
 __all__ = ["TmsClient", "TmsError", "TmsUnreachable", "TmsTimeout", "TmsRefused", "TmsBadAnswer",
-           "HttpTmsClient", "LocalTmsClient", "TMS_MESSAGES"]
+           "HttpTmsClient", "LocalTmsClient", "ReportBatch", "TMS_MESSAGES"]
 
 API = "/api/v1"
 
@@ -168,14 +168,48 @@ def _error_reason(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+class ReportBatch:
+    """Reports of many in-process terminals written in one TMS transaction per `flush()`.
+
+    For fleet-sized simulations: the TMS's batch functions (`posdoctor.tms.reports.
+    record_reports`, `posdoctor.tms.campaign_reports.apply_upgrade_reports`) instead of one
+    transaction per report. Queued reports count for the campaign only once flushed.
+    """
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+        self.upgrade_reports: list[tuple[str, dict[str, Any]]] = []
+        self.telemetry: list[tuple[str, str, dict[str, Any]]] = []
+
+    def __len__(self) -> int:
+        return len(self.upgrade_reports) + len(self.telemetry)
+
+    def flush(self) -> int:
+        from posdoctor.tms.campaign_reports import apply_upgrade_reports
+        from posdoctor.tms.reports import Report, record_reports
+
+        now = self.service.clock()
+        written = 0
+        if self.telemetry:
+            batch, self.telemetry = self.telemetry, []
+            written += record_reports(self.service.store, [Report(tid, kind, body, now) for tid, kind, body in batch])
+        if self.upgrade_reports:
+            reports, self.upgrade_reports = self.upgrade_reports, []
+            written += apply_upgrade_reports(self.service.store, [(tid, body, now) for tid, body in reports])
+        return written
+
+
 class LocalTmsClient:
     """The TMS in-process: the `TmsService` methods the API handlers call (synchronous,
-    one transaction each), with the service's errors mapped to `TmsError`s."""
+    one transaction each), with the service's errors mapped to `TmsError`s. With a
+    `ReportBatch`, heartbeats, self-checks, logs and upgrade reports are queued on it
+    (answered ``{"queued": True}``) and written when the batch is flushed."""
 
-    def __init__(self, service: Any, tid: str, serial: str) -> None:
+    def __init__(self, service: Any, tid: str, serial: str, batch: ReportBatch | None = None) -> None:
         self.service = service
         self.tid = tid
         self.serial = serial
+        self.batch = batch
 
     async def aclose(self) -> None:
         return None
@@ -192,14 +226,23 @@ class LocalTmsClient:
                 raise TmsBadAnswer(reason, status=status) from None
             raise
 
+    def _queued(self, kind: str, payload: dict[str, Any]) -> dict[str, Any] | None:
+        if self.batch is None:
+            return None
+        self.batch.telemetry.append((self.tid, kind, payload))
+        return {"queued": True}
+
     async def heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._call("heartbeat", self.service.heartbeat, self.tid, payload)
+        return self._queued("heartbeat", payload) or self._call("heartbeat", self.service.heartbeat, self.tid,
+                                                                  payload)
 
     async def upload_status(self, payload: dict[str, Any]) -> dict[str, Any]:
-        return self._call("status", self.service.status, self.tid, payload) or {"accepted": 1}
+        return self._queued("self_check", payload) or self._call("status", self.service.status, self.tid,
+                                                                   payload)
 
     async def upload_logs(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        return self._call("logs", self.service.logs, self.tid, {"events": events}) or {"accepted": len(events)}
+        return self._queued("logs", {"events": events}) or self._call("logs", self.service.logs, self.tid,
+                                                                        {"events": events})
 
     async def check_upgrade(self, version: str, model: str) -> dict[str, Any] | None:
         return self._call("upgrade", self.service.upgrade_check, self.tid, version, model)
@@ -209,4 +252,7 @@ class LocalTmsClient:
         return bytes(data)
 
     async def report_upgrade(self, report: dict[str, Any]) -> dict[str, Any]:
+        if self.batch is not None:
+            self.batch.upgrade_reports.append((self.tid, report))
+            return {"queued": True}
         return self._call("report", self.service.upgrade_report, self.tid, report) or {"accepted": 1}

@@ -438,22 +438,27 @@ class UpgradeAgent:
         if not check_ok:
             self.note(UPGRADE_MESSAGES.SELF_CHECK_FAILED, version=job.to_version, defect=defect)
             return await self.fail_trial(record, job, "self_check")
-        sign_in_error = await self.test_sign_in_error(manifest)
-        await self.report(job, "sign_in", sign_in_error is None, sign_in_error)
+        sign_in_error, skipped = await self.test_sign_in_error(manifest)
+        await self.report(job, "sign_in", sign_in_error is None, sign_in_error or skipped)
         if sign_in_error is not None:
             self.note(UPGRADE_MESSAGES.SIGN_IN_FAILED, version=job.to_version, reason=sign_in_error)
             return await self.fail_trial(record, job, "sign_in")
         self.slots.commit()
         return await self.committed(record, job)
 
-    async def test_sign_in_error(self, manifest: dict[str, Any]) -> str | None:
-        """None when the new version signs in (or the check does not apply)."""
+    async def test_sign_in_error(self, manifest: dict[str, Any]) -> tuple[str | None, str | None]:
+        """(why the new version's test sign-in failed, why it was skipped): the sign-in is
+        skipped without a payment app or host (``test_sign_in=False``) and after a package
+        that resets keys or configuration (it cannot sign in before the terminal is set up
+        again); a ``defect: sign_in`` build fails it without reaching the host."""
         if manifest.get("defect") == "sign_in":
-            return "sign_in_failed:defective_build"
-        if self.app is None or not self.test_sign_in or {"keys", "config"} & set(manifest.get("resets", [])):
-            return None
+            return "sign_in_failed:defective_build", None
+        if self.app is None or not self.test_sign_in:
+            return None, "skipped:no_host"
+        if {"keys", "config"} & set(manifest.get("resets", [])):
+            return None, "skipped:package_resets_keys_or_config"
         outcome = await self.app.sign_in()
-        return None if outcome.ok else f"sign_in_failed:{outcome.code}"
+        return (None, None) if outcome.ok else (f"sign_in_failed:{outcome.code}", None)
 
     def apply_resets(self, resets: list[str]) -> None:
         """What the new version's first start wipes (idempotent)."""
