@@ -23,7 +23,8 @@ def registered(store: Store) -> Store:
 
 
 def feed(store: Store) -> list[tuple[str, str | None, str | None, str | None]]:
-    return [(c.kind, c.tid, c.mid, c.value) for c in store.host_changes_after(0)]
+    """Change-feed rows after the fixture's own (adding the terminal writes one)."""
+    return [(c.kind, c.tid, c.mid, c.value) for c in store.host_changes_after(0)][1:]
 
 
 def test_merchant_walks_its_lifecycle_with_history_events_and_feed(registered: Store) -> None:
@@ -166,3 +167,12 @@ def test_operators_lock_after_the_policy_limit_and_unlock(registered: Store) -> 
         operators.add_operator(store, TID, "A", "pass1234")
     with pytest.raises(InvalidValue, match="4 to 12 letters or digits"):
         operators.add_operator(store, TID, "03", "x")
+
+
+def test_old_feed_rows_are_pruned(registered: Store) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    registered.notify_host("registry")
+    assert registered.prune_host_changes(datetime.now(UTC) - timedelta(hours=1)) == 0
+    assert registered.prune_host_changes(datetime.now(UTC) + timedelta(seconds=1)) == 2
+    assert registered.host_changes_after(0) == []

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from posdoctor.iso8583.framing import ProcessingRequirement
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 ERROR_BACKOFF_S = 2.0
+PRUNE_EVERY_S = 600.0
+KEEP_ROWS_S = 24 * 3600.0
+"""Feed rows older than this are deleted (by any host, every PRUNE_EVERY_S)."""
 
 
 async def current_position(store: Store) -> int:
@@ -61,10 +66,15 @@ class ChangeFeed:
             self._task = None
 
     async def _run(self) -> None:
+        pruned_at = time.monotonic()
         while True:
             await asyncio.sleep(self.interval_s)
             try:
                 await self.poll()
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    cutoff = datetime.now(UTC) - timedelta(seconds=KEEP_ROWS_S)
+                    await asyncio.to_thread(self.store.prune_host_changes, cutoff)
             except Exception as exc:  # database unreachable: keep serving, retry later
                 log.warning("change feed poll failed: %s", exc)
                 await asyncio.sleep(ERROR_BACKOFF_S)

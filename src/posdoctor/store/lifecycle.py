@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from posdoctor.store.base import StoreBase
@@ -124,6 +124,11 @@ class LifecycleMixin(StoreBase):
         query = select(HostChange).where(HostChange.id > last_id).order_by(HostChange.id).limit(limit)
         with self._read() as session:
             return list(session.scalars(query))
+
+    def prune_host_changes(self, before: datetime) -> int:
+        """Delete feed rows written before ``before`` (every live host has read them)."""
+        with self._write() as session:
+            return int(session.execute(delete(HostChange).where(HostChange.at < before)).rowcount or 0)
 
     def last_host_change_id(self) -> int:
         with self._read() as session:

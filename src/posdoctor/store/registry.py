@@ -1,4 +1,7 @@
-"""Registry part of the ``Store``: merchants, devices, terminals and their keys."""
+"""Registry part of the ``Store``: merchants, devices, terminals and their keys.
+
+Every write here also adds a change-feed row (``host_changes``, kind ``registry``) so
+running hosts reload what changed (see ``lifecycle`` and ``host.changefeed``)."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from posdoctor.store.base import StoreBase, insert_new, key_rows, wrapped_key_from_row
 from posdoctor.store.errors import AlreadyExists, InvalidValue, NotFound
+from posdoctor.store.lifecycle import add_host_change
 from posdoctor.store.models import Device, Merchant, Terminal, TerminalKey
 from posdoctor.store.records import WrappedKeyLike
 from posdoctor.store.validate import (
@@ -71,6 +75,7 @@ class RegistryMixin(StoreBase):
             if merchant is None:
                 raise NotFound("merchant", mid)
             merchant.status, merchant.status_reason = status, reason
+            add_host_change(session, "registry", mid=mid, value=status)
 
     # --- devices -------------------------------------------------------------------
     def add_device(self, serial: str, model: str | None = None) -> Device:
@@ -121,6 +126,7 @@ class RegistryMixin(StoreBase):
             insert_new(session, terminal, "terminal", tid)
             if keys:
                 store_keys(session, tid, keys, now)
+            add_host_change(session, "registry", tid=tid, mid=mid, value="added")
         return terminal
 
     def get_terminal(self, tid: str) -> Terminal:
@@ -162,6 +168,7 @@ class RegistryMixin(StoreBase):
                 raise NotFound("device", changes["serial"])
             for column, value in changes.items():
                 setattr(terminal, column, value)
+            add_host_change(session, "registry", tid=tid, value=",".join(sorted(changes))[:200])
         return terminal
 
     # --- keys ----------------------------------------------------------------------
@@ -174,6 +181,7 @@ class RegistryMixin(StoreBase):
             if session.get(Terminal, tid) is None:
                 raise NotFound("terminal", tid)
             store_keys(session, tid, keys, now)
+            add_host_change(session, "registry", tid=tid, value="keys")
 
     def get_terminal_keys(self, tid: str) -> dict[str, Any]:
         """Active keys by kind, as the HSM's ``WrappedKey``s (never clear)."""
