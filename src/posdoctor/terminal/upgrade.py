@@ -20,15 +20,9 @@ test can cut the power at any of them and power the terminal on again from disk.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, Field
 
 from posdoctor.terminal.app import PaymentApp
 from posdoctor.terminal.core import local_now
@@ -37,81 +31,19 @@ from posdoctor.terminal.events import Clock, EventLog
 from posdoctor.terminal.manifest import ManifestError, check_signature, read_manifest
 from posdoctor.terminal.messages import Message
 from posdoctor.terminal.slots import Crash, SlotStore, no_crash, slots_dir
-from posdoctor.terminal.state import AppSettings, CommSettings, EmvTables, InstalledApp, TerminalState
+from posdoctor.terminal.state import InstalledApp, TerminalState
 from posdoctor.terminal.storage import TerminalFiles
 from posdoctor.terminal.telemetry import attach_counters
 from posdoctor.terminal.tmsclient import TmsClient, TmsError
+from posdoctor.terminal.upgrade_job import UPGRADE_MESSAGES, DownloadFile, PollResult, UpgradeJob, UpgradeRecord, \
+    job_key, not_before_passed, in_window, reset_terminal_data
 
-__all__ = ["UpgradeAgent", "PollResult", "UpgradeJob", "UPGRADE_MESSAGES", "PAYMENT_APP"]
+__all__ = ["UpgradeAgent", "PollResult", "UpgradeJob", "UPGRADE_MESSAGES", "PAYMENT_APP", "in_window"]
 
 EVENT_KIND = "upgrade"
 PAYMENT_APP = "cup_payment"
 CHUNK = 64 * 1024
 MAX_ATTEMPTS = 3
-
-
-class UPGRADE_MESSAGES:
-    POSTPONED = Message("upgrade.postponed", "升级已推迟", "Upgrade postponed")
-    SETTLE_FAILED = Message("upgrade.settle_failed", "升级前结算失败,升级推迟",
-                            "Settlement before the upgrade failed: upgrade postponed")
-    DOWNLOAD_FAILED = Message("upgrade.download_failed", "升级包下载失败", "Upgrade package download failed")
-    VERIFY_FAILED = Message("upgrade.verify_failed", "升级包校验失败(校验值或签名不符)",
-                            "Upgrade package failed verification (checksum or signature)")
-    REFUSED = Message("upgrade.refused", "升级包不适用于本终端", "The upgrade package does not fit this terminal")
-    INSTALLED = Message("ok.upgrade_installed", "升级包已安装,重启中", "Upgrade installed, rebooting")
-    SELF_CHECK_FAILED = Message("upgrade.self_check_failed", "升级后自检失败", "Self-check failed after the upgrade")
-    SIGN_IN_FAILED = Message("upgrade.sign_in_failed", "升级后签到测试失败", "Test sign-in failed after the upgrade")
-    CRASHED = Message("upgrade.crash", "新版本启动后崩溃", "The new version crashed on start")
-    ROLLED_BACK = Message("upgrade.rolled_back", "升级失败,已回退到原版本",
-                          "Upgrade failed: back on the previous version")
-    COMMITTED = Message("ok.upgrade", "升级成功", "Upgrade complete")
-    ROLLBACK_ORDERED = Message("upgrade.rollback_ordered", "按平台要求已回退版本",
-                               "Rolled back to the previous version as the TMS asked")
-    BOOT_FALLBACK = Message("upgrade.boot_fallback", "启动分区异常,已从备用分区启动",
-                            "The boot slot failed: started from the other slot")
-    RESET = Message("upgrade.reset", "升级重置了终端数据", "The upgrade reset terminal data")
-
-
-class UpgradeJob(BaseModel):
-    campaign: int | str | None = None
-    from_version: str
-    to_version: str
-    package: dict[str, Any]
-    phase: str = "download"
-    """``download`` (incl. verify) -> ``installed`` -> ``trial`` -> (``rolling_back``)."""
-    attempt: int = 1
-    slot: str | None = None
-    reason: str | None = None
-    manifest: dict[str, Any] = Field(default_factory=dict)
-
-
-class UpgradeRecord(BaseModel):
-    job: UpgradeJob | None = None
-    failed: dict[str, str] = Field(default_factory=dict)
-    """``campaign:version`` -> why it will not be tried again."""
-
-
-@dataclass(frozen=True)
-class PollResult:
-    status: str
-    """idle, postponed, upgraded, rolled_back, refused, failed, retry, error."""
-    step: str | None = None
-    reason: str | None = None
-    version: str | None = None
-
-
-def _job_key(campaign: int | str | None, version: str) -> str:
-    return f"{campaign or '-'}:{version}"
-
-
-def in_window(window: dict[str, str] | None, now: datetime) -> bool:
-    """Inside ``{"start": "HH:MM", "end": "HH:MM"}``, both minutes included (the terminal's
-    local time; ``end < start`` spans midnight). No window: always."""
-    if not window or not window.get("start") or not window.get("end"):
-        return True
-    start, end = time.fromisoformat(window["start"]), time.fromisoformat(window["end"])
-    current = now.time().replace(second=0, microsecond=0, tzinfo=None)
-    return start <= current <= end if start <= end else (current >= start or current <= end)
 
 
 class UpgradeAgent:
@@ -132,6 +64,7 @@ class UpgradeAgent:
             self.state.tid, self.state.events, self.clock, capacity=self.state.settings.event_capacity)
         attach_counters(self.events, self.state)
         self.slots = SlotStore(slots_dir(self.home, self.state.tid), crash)
+        self.download_file = DownloadFile(self.slots)
         self.chunk_size, self.test_sign_in, self.max_attempts = chunk_size, test_sign_in, max_attempts
         self.booted = False
         self.outbox: list[dict[str, Any]] = []
@@ -221,7 +154,7 @@ class UpgradeAgent:
         version = str(package.get("version", ""))
         if not version or version == self.state.app_version:
             return PollResult("idle")
-        key = _job_key(offer.get("campaign"), version)
+        key = job_key(offer.get("campaign"), version)
         if key in record.failed:
             return PollResult("failed", None, record.failed[key], version)
         job = UpgradeJob(campaign=offer.get("campaign"), from_version=self.state.app_version, to_version=version,
@@ -238,7 +171,7 @@ class UpgradeAgent:
         reason = None
         if not in_window(job.package.get("window"), now):
             reason = "window"
-        elif job.package.get("not_before") and now < _aware(job.package["not_before"], now):
+        elif not not_before_passed(job.package.get("not_before"), now):
             reason = "not_before"
         elif job.package.get("settle_first") and self.needs_settlement():
             reason = await self.settle()
@@ -290,25 +223,9 @@ class UpgradeAgent:
         return await self.verify_and_install(record, job, data)
 
     # --- download ---------------------------------------------------------------------------
-    def _part(self) -> Path:
-        return self.slots.root / "download.part"
-
-    def _download_meta(self, job: UpgradeJob) -> int:
-        try:
-            meta = json.loads((self.slots.root / "download.json").read_bytes())
-        except (FileNotFoundError, ValueError):
-            meta = {}
-        if meta.get("sha256") != job.package.get("sha256") or meta.get("version") != job.to_version:
-            return 0
-        return int(meta.get("offset", 0))
-
     async def download(self, record: UpgradeRecord, job: UpgradeJob) -> bytes | None:
-        size, part = int(job.package.get("size", 0)), self._part()
-        offset = min(self._download_meta(job), size)
-        self.crash("download:open")
-        part.parent.mkdir(parents=True, exist_ok=True)
-        with part.open("a+b") as handle:
-            handle.truncate(offset)  # bytes past the recorded offset were never acknowledged
+        size, file = int(job.package.get("size", 0)), self.download_file
+        offset = file.open(job.to_version, str(job.package.get("sha256")), size)
         while offset < size:
             end = min(offset + self.chunk_size, size) - 1
             try:
@@ -322,26 +239,13 @@ class UpgradeAgent:
                           reason="bad chunk length")
                 await self.report(job, "download", False, f"bad chunk length {len(chunk)} at {offset}")
                 return None
-            self._append(part, offset, chunk)
-            offset += len(chunk)
-            self.slots.write("download.json", json.dumps({"version": job.to_version, "sha256":
-                             job.package.get("sha256"), "offset": offset}).encode())
-        data = part.read_bytes()
+            offset = file.append(offset, chunk)
+        data = file.read()
         await self.report(job, "download", True)
         return data
 
-    def _append(self, part: Path, offset: int, chunk: bytes) -> None:
-        with part.open("r+b") as handle:
-            handle.seek(offset)
-            handle.write(chunk)
-            handle.truncate()
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.crash("download.part:written")
-
     def discard_download(self) -> None:
-        self.slots.remove("download.json")
-        self.slots.remove("download.part")
+        self.download_file.discard()
 
     # --- verify and install ----------------------------------------------------------------------
     def verification_error(self, job: UpgradeJob, data: bytes) -> str | None:
@@ -406,7 +310,7 @@ class UpgradeAgent:
 
     async def give_up(self, record: UpgradeRecord, job: UpgradeJob, reason: str, *,
                       status: str = "failed") -> PollResult:
-        record.failed[_job_key(job.campaign, job.to_version)] = reason
+        record.failed[job_key(job.campaign, job.to_version)] = reason
         record.job = None
         self.save_record(record)
         return PollResult(status, job.phase, reason, job.to_version)
@@ -462,23 +366,10 @@ class UpgradeAgent:
 
     def apply_resets(self, resets: list[str]) -> None:
         """What the new version's first start wipes (idempotent)."""
-        if not resets:
-            return
-        state = self.state
-        if "config" in resets:
-            state.comm, state.settings = CommSettings(), AppSettings()
-        if "keys" in resets:
-            state.keys.clear()
-            state.sign_out()
-        if "batch" in resets:
-            state.txn_log.clear()
-            state.pending_reversal = None
-        if "params" in resets:
-            state.params.clear()
-            state.params_complete = False
-            state.emv = EmvTables()
-        self.note(UPGRADE_MESSAGES.RESET, resets=list(resets))
-        self.save_state()
+        if resets:
+            reset_terminal_data(self.state, resets)
+            self.note(UPGRADE_MESSAGES.RESET, resets=list(resets))
+            self.save_state()
 
     async def fail_trial(self, record: UpgradeRecord, job: UpgradeJob, reason: str) -> PollResult:
         job.phase, job.reason = "rolling_back", reason
@@ -520,9 +411,3 @@ class UpgradeAgent:
         await self.report(None, "rollback", True, "ordered", campaign=offer.get("campaign"),
                           from_version=current, to_version=self.state.app_version)
         return PollResult("rolled_back", "rollback", "ordered", self.state.app_version)
-
-
-def _aware(value: str, now: datetime) -> datetime:
-    """``not_before`` is UTC when it carries no offset."""
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
