@@ -122,9 +122,15 @@ def observed_symptoms(ev: TerminalEvidence, findings: list[Finding]) -> list[str
     return seen
 
 
-def trouble_lines(ev: TerminalEvidence) -> list[Line]:
+def trouble_lines(ev: TerminalEvidence, fleet: FleetContext | None = None) -> list[Line]:
     """The failures seen, as evidence for an ``unknown`` answer."""
     lines = [journal_line(r) for r in ev.failures()[-3:]]
+    working = len(fleet.answered_ok - {ev.tid}) if fleet is not None else 0
+    idle = ev.terminal is not None and ev.terminal.get("status") == "active" and not any(
+        r.rc == "00" and ((r.route or "").startswith("sign_in") or r.route in ("sale", "balance")) for r in ev.journal)
+    if idle and working >= 3 and ev.has_activity():
+        lines.append(line(None, f"no approved sign-in or transaction from {ev.tid} in the window while {working} "
+                                "other terminals worked", f"时间窗内{ev.tid}没有成功的签到或交易, 同时有{working}台其他终端正常"))
     lines += [event_line(e) for e in failure_events(ev)[-3:]]
     if not lines and ev.terminal is not None and not ev.has_activity():
         lines.append(line(None, f"no evidence at all from TID {ev.tid} in the window",
@@ -134,7 +140,7 @@ def trouble_lines(ev: TerminalEvidence) -> list[Line]:
 
 # --- entry points ---------------------------------------------------------------------------
 def diagnose_evidence(ev: TerminalEvidence, fleet: FleetContext) -> Diagnosis:
-    findings = rank(run_rules(ev, fleet), trouble_lines(ev))
+    findings = rank(run_rules(ev, fleet), trouble_lines(ev, fleet))
     return Diagnosis(ev.tid, observed_symptoms(ev, findings), findings, ev.window)
 
 

@@ -131,6 +131,7 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
         _read_registry(conn, ctx)
         _note_merchant_suspects(conn, ctx, events)
     _note_event_suspects(ctx, events)
+    ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
     ctx.outages = _spans(ctx, _unreachable_marks(ctx, events), "host unreachable")
     ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts")
     _find_site_power(ctx, events)

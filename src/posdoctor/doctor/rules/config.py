@@ -18,6 +18,7 @@ from posdoctor.doctor.rules.base import (
     last_upgrade,
     note,
     outside_fleet,
+    failure_events,
     rule,
     superseded,
 )
@@ -152,6 +153,11 @@ def tmk_missing(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         return []  # upgrade.keys_lost
     if ev.terminal_events("device.tamper"):
         return []  # hw.tamper wiped them
+    download_failed = [e for e in failure_events(ev) if e.operation == "tmk_download"
+                       and e.code not in ("keys.no_tmk", "keys.no_transport_key")]
+    download_failed += [r for r in ev.journal if r.route == "tmk_download" and r.rc not in (None, "00")]
+    if download_failed:
+        return []  # the download itself fails: that failure is the cause, the missing TMK its effect
     lines = [event_line(e) for e in events] + [note(e.at, f"self-check: keys {e.detail.get('keys')}",
                                                      f"自检: 密钥{e.detail.get('keys')}") for e in checks]
     lines += [journal_line(r) for r in host]
@@ -203,13 +209,13 @@ def resign_required(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
 @rule("params.download_incomplete")
 def download_incomplete(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     lines = []
-    for start, end in (("param_download", "param_download_end"), ("capk_download", "capk_download_end"),
-                       ("aid_download", "aid_download_end")):
-        started = [r for r in ev.journal if r.route == start and r.rc == "00"]
+    for starts, end in ((("param_download",), "param_download_end"), (("capk_query", "capk_download"), "capk_download_end"),
+                        (("aid_query", "aid_download"), "aid_download_end")):
+        started = [r for r in ev.journal if r.route in starts and r.rc == "00"]
         ended = [r for r in ev.journal if r.route == end and r.rc == "00"]
         if started and (not ended or ended[-1].at < started[-1].at):
-            lines.append(note(started[-1].at, f"{start} started (host answered 00) and never ended",
-                              f"{start}已开始(主机应答00)但未结束"))
+            lines.append(note(started[-1].at, f"{started[-1].route} started (host answered 00) and {end} never came",
+                              f"{started[-1].route}已开始(主机应答00), 但未完成({end})"))
     events = ev.terminal_events("host.download_incomplete", "local.no_emv", "local.no_capk")
     if not lines and not events:
         return []
@@ -224,6 +230,12 @@ def params_corrupt(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
            and not superseded(ev, e.at, ("ok.params",), ("param_download_end",))]
     if not bad:
         return []
+    at = bad[-1].at
+    had_params = any(e.at < at and e.detail.get("params") == "ok" for e in ev.self_checks()) \
+        or any(e.at < at for e in ev.terminal_events("ok.params")) \
+        or any(r.at < at and r.route == "param_download_end" and r.rc == "00" for r in ev.journal)
+    if not had_params:
+        return []  # never downloaded (a new terminal, or one that cannot reach the host): not a corruption
     storage_bad = any((e.detail.get("peripherals") or {}).get("storage") not in (None, "ok") for e in bad)
     if storage_bad:
         return []  # hw.storage

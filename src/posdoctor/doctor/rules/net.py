@@ -30,7 +30,13 @@ def offline(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         lines.append(note(beat.at, f"last heartbeat; other terminals reported until {newest:%H:%M}",  # type: ignore[union-attr]
                           f"最后一次心跳; 其他终端持续上报至{newest:%H:%M}"))
     power = ev.terminal_events("device.power") or [b for b in ev.heartbeats() if b.detail.get("power_source") == "battery"]
-    confidence = 0.9 if down or network_none else (0.45 if power else 0.6)
+    recovered = bool(down) and any(r.at > down[-1].at and r.rc == "00" for r in ev.journal)
+    if network_none or len(down) >= 2:
+        confidence = 0.9 if not recovered else 0.75
+    elif down:
+        confidence = 0.6 if not recovered else 0.45
+    else:
+        confidence = 0.45 if power else 0.6
     collect = [] if down else [note(None, "ask whether the network/signal icon is lit and whether the terminal is powered",
                                     "询问商户网络/信号指示是否正常、终端是否通电")]
     return [finding("net.offline", confidence, lines, signals={"comm.link", "silent"}, specificity=0.6,

@@ -41,6 +41,10 @@ def settle_required(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     if not events and not refused:
         return []
     lines = [event_line(e) for e in events + refused]
+    host_refused = [r for r in ev.journal if r.route == "settlement" and r.rc not in (None, "00")]
+    if host_refused and not ev.terminal_events("local.batch_full"):
+        # the merchant tried to settle and the host refused: the refusal is the cause
+        return [finding("op.settle_required", 0.35, lines, signals={"settlement"}, specificity=0.3)]
     return [finding("op.settle_required", 0.88, lines, signals={"settlement"}, specificity=0.8)]
 
 

@@ -47,7 +47,7 @@ def terminal_disabled(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding
     terminal = ev.terminal
     if terminal is None or terminal.get("status") not in DISABLED:
         return []
-    rows = [r for r in ev.answers("97") if "is " + str(terminal["status"]) in r.refusal_reason()]
+    rows = [r for r in ev.answers("97") if (r.refused() or ("", ""))[0] == "CheckStatus"]
     lines: list[Line] = [event_line(e) for e in _status_changes(ev, "terminal")]
     reason = terminal.get("status_reason") or ""
     lines.append(note(None, f"registry: terminal {terminal['tid']} is {terminal['status']}" + (f" ({reason})" if reason else ""),
