@@ -13,6 +13,7 @@ that reuses a key (the soft HSM) does not rebuild them on every call.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -76,17 +77,20 @@ class EcbCipher:
 
     ECB contexts carry no state between whole blocks, so one context serves every call;
     each call checks the data is whole blocks first, so nothing is ever left buffered.
-    The key itself is not kept as an attribute. Not for concurrent use from several
-    threads (the host is one asyncio loop per process).
+    The key is held only inside the cryptography objects (the decryptor is made on first
+    use, from the kept `Cipher`). Not for concurrent use from several threads (the host
+    is one asyncio loop per process).
     """
 
-    __slots__ = ("alg", "_encryptor", "_decryptor")
+    __slots__ = ("alg", "_cipher", "_encryptor", "_decryptor")
 
     def __init__(self, alg: Algorithm, key: bytes) -> None:
         cipher = _cipher_for(alg, key)
         self.alg = alg
+        self._cipher: Cipher | None = cipher
         self._encryptor = cipher.encryptor()
-        self._decryptor = cipher.decryptor()
+        self._decryptor: Any = None
+        """Made on first use: many keys (MAKs, new keys' check values) never decrypt."""
 
     @property
     def block_size(self) -> int:
@@ -100,6 +104,9 @@ class EcbCipher:
     def decrypt(self, data: bytes) -> bytes:
         """ECB-decrypt whole blocks."""
         check_block_multiple(data, self.alg.block_size)
+        if self._decryptor is None:
+            assert self._cipher is not None
+            self._decryptor, self._cipher = self._cipher.decryptor(), None
         return self._decryptor.update(data)
 
     def __repr__(self) -> str:

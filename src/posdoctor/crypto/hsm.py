@@ -137,9 +137,13 @@ def _associated_data(alg: Algorithm, length: int) -> bytes:
     return b"posdoctor-key|%s|%d" % (alg.name.encode("ascii"), length)
 
 
+_ODD_PARITY = bytes(b & 0xFE | (bin(b & 0xFE).count("1") + 1) % 2 for b in range(256))
+"""Each byte value with its low bit set so that its number of one bits is odd."""
+
+
 def _with_odd_parity(key: bytes) -> bytes:
     """DES convention: each byte's low bit makes its number of one bits odd."""
-    return bytes(b & 0xFE | (bin(b & 0xFE).count("1") + 1) % 2 for b in key)
+    return key.translate(_ODD_PARITY)
 
 
 class SoftHSM:

@@ -24,10 +24,12 @@ from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from posdoctor.store.base import key_rows
 from posdoctor.store.errors import InvalidValue
-from posdoctor.store.models import Account, Batch, Card, Event, JournalEntry, Reversal, Terminal, TerminalKey, Txn
+from posdoctor.store.models import (
+    Account, Batch, Card, Event, JournalEntry, Reversal, Terminal, TerminalKey, Txn, utcnow,
+)
 from posdoctor.store.records import (
+    KEY_KINDS,
     TXN_KINDS,
     TXN_STATUSES,
     BalanceChange,
@@ -56,7 +58,6 @@ JOURNAL_COLUMNS = ("direction", "at", "tid", "mid", "route", "mti", "stan", "rc"
 EVENT_COLUMNS = ("source", "kind", "at", "tid", "code", "detail")
 TXN_COLUMNS = ("tid", "mid", "batch_no", "stan", "kind", "amount", "status", "at", "rrn",
                "auth_code", "rc", "pan_masked", "pan_hash", "card_id")
-KEY_COLUMNS = ("tid", "kind", "blob", "kcv", "alg", "length", "issued_at", "active")
 
 _journal_values = attrgetter(*JOURNAL_COLUMNS)
 _event_values = attrgetter(*EVENT_COLUMNS)
@@ -65,10 +66,9 @@ _txn_values = attrgetter(*TXN_COLUMNS)
 _JOURNAL, _EVENTS, _TXNS, _KEYS = (JournalEntry.__table__, Event.__table__, Txn.__table__,
                                    TerminalKey.__table__)
 _INSERT_TXNS = insert(_TXNS).returning(_TXNS.c.id, sort_by_parameter_order=True)
-_RETIRE_KEYS = (
-    update(_KEYS)
-    .where(_KEYS.c.tid == bindparam("retire_tid"), _KEYS.c.kind == bindparam("retire_kind"), _KEYS.c.active)
-    .values(active=False)
+_TERMINALS = Terminal.__table__
+_SIGNED_IN = (
+    update(_TERMINALS).where(_TERMINALS.c.tid == bindparam("signed_in_tid")).values(last_signin_at=bindparam("at"))
 )
 _ADD_TO_BALANCE = (
     update(Account.__table__)
@@ -88,13 +88,13 @@ class _Applier:
         self._txn_keys: set[TxnKey] = set()
         self._keys: list[KeysIssued] = []
         self._key_tids: set[str] = set()
+        self._signed_in: dict[str, Any] = {}
         self._handlers: dict[type, Callable[[Any], None]] = {
             TxnStatusChange: self._txn_status,
             BalanceChange: self._balance,
             ReversalRecord: self._reversal,
             PinTriesChange: self._pin_tries,
             KeysRetired: self._keys_retired,
-            TerminalSignedIn: self._signed_in,
             TerminalBatchChange: self._batch_change,
             BatchOpened: self._batch_opened,
             BatchClosed: self._batch_closed,
@@ -111,6 +111,8 @@ class _Applier:
                 self._queue_txn(write)  # type: ignore[arg-type]
             elif kind is KeysIssued:
                 self._queue_keys(write)  # type: ignore[arg-type]
+            elif kind is TerminalSignedIn:  # the latest time per terminal wins, as in order
+                self._signed_in[write.tid] = write.at  # type: ignore[union-attr]
             else:
                 handler = self._handlers.get(kind)
                 if handler is None:
@@ -135,6 +137,9 @@ class _Applier:
         if self._keys:
             self._insert_keys(self._keys)
             self._keys, self._key_tids = [], set()
+        if self._signed_in:
+            self.conn.execute(_SIGNED_IN, [{"signed_in_tid": tid, "at": at} for tid, at in self._signed_in.items()])
+            self._signed_in = {}
 
     def _queue_txn(self, txn: TxnRecord) -> None:
         check_txn(txn.kind, txn.status)
@@ -213,10 +218,17 @@ class _Applier:
         self._key_tids.add(issued.tid)
 
     def _insert_keys(self, batch: list[KeysIssued]) -> None:
-        """Retire the active keys of the kinds issued, then insert the new rows."""
-        rows = [row for issued in batch for row in key_rows(issued.tid, issued.keys, issued.at)]
-        self.conn.execute(_RETIRE_KEYS, [{"retire_tid": r.tid, "retire_kind": r.kind} for r in rows])
-        self.conn.execute(insert(_KEYS), [{c: getattr(r, c) for c in KEY_COLUMNS} for r in rows])
+        """Retire each terminal's active keys of the kinds issued, then insert the new rows."""
+        by_kinds: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        rows: list[dict[str, Any]] = []
+        for issued in batch:
+            rows += key_values(issued)
+            kinds = tuple(issued.keys)
+            params = {f"kind{i}": kind for i, kind in enumerate(kinds)}
+            by_kinds.setdefault(kinds, []).append({"retire_tid": issued.tid, **params})
+        for kinds, tids in by_kinds.items():
+            self.conn.execute(_retire_statement(kinds), tids)
+        self.conn.execute(insert(_KEYS), rows)
 
     def _txn_status(self, change: TxnStatusChange) -> None:
         check_txn(None, change.status)
@@ -250,11 +262,6 @@ class _Applier:
     def _keys_retired(self, retired: KeysRetired) -> None:
         retire_keys(self.session, retired.tid, list(retired.kinds))
 
-    def _signed_in(self, signin: TerminalSignedIn) -> None:
-        self.session.execute(
-            update(Terminal).where(Terminal.tid == signin.tid).values(last_signin_at=signin.at)
-        )
-
     def _batch_change(self, change: TerminalBatchChange) -> None:
         self.session.execute(
             update(Terminal).where(Terminal.tid == change.tid).values(batch_no=change.batch_no)
@@ -282,6 +289,27 @@ class _Applier:
         batch.debit_amount, batch.debit_count = closed.debit_amount, closed.debit_count
         batch.credit_amount, batch.credit_count = closed.credit_amount, closed.credit_count
         self.session.flush()
+
+
+def _retire_statement(kinds: tuple[str, ...]) -> Any:
+    """UPDATE making a terminal's active keys of some kinds inactive, for executemany:
+    bound ``retire_tid`` and ``kind0``.. (one plain bind per kind, not an expanding IN)."""
+    kind_params = [bindparam(f"kind{i}") for i in range(len(kinds))]
+    return update(_KEYS).where(_KEYS.c.tid == bindparam("retire_tid"), _KEYS.c.kind.in_(kind_params),
+                               _KEYS.c.active).values(active=False)
+
+
+def key_values(issued: KeysIssued) -> list[dict[str, Any]]:
+    """`terminal_keys` rows for an issue of keys (kinds checked)."""
+    rows = []
+    for kind, key in issued.keys.items():
+        if kind not in KEY_KINDS:
+            raise InvalidValue("kind", f"密钥类型 {kind} 无效(应为 {'/'.join(KEY_KINDS)})",
+                               f"key kind {kind} is invalid (expected {'/'.join(KEY_KINDS)})")
+        rows.append({"tid": issued.tid, "kind": kind, "blob": bytes(key.blob), "kcv": bytes(key.kcv),
+                     "alg": getattr(key.alg, "name", str(key.alg)), "length": int(key.length),
+                     "issued_at": issued.at or utcnow(), "active": True})
+    return rows
 
 
 def check_txn(kind: str | None, status: str) -> None:
