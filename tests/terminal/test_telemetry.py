@@ -9,6 +9,7 @@ from upgradekit import ShelfTms, make_terminal, package
 
 from posdoctor.terminal import Card, Peripheral
 from posdoctor.terminal.telemetry import Telemetry, heartbeat_payload, self_check_payload
+from posdoctor.terminal.upgrade import UpgradeAgent
 
 HEARTBEAT_KEYS = {"tid", "app_version", "firmware_version", "model", "serial", "peripherals", "battery_pct",
                   "power_source", "voltage", "signal_dbm", "network", "error_counters", "last_errors", "comm",
@@ -55,6 +56,21 @@ async def test_error_events_count_into_persistent_counters(scripted, tmp_path: P
     sent = tms.heartbeats[-1]
     assert sent["error_counters"]["card_read"] == 1 and sent["error_counters"]["receive_timeout"] == 1
     assert sent["last_errors"][-2:] == ["device.card_reader", "comm.receive_failed"]
+    assert "slots" not in sent
+
+
+async def test_heartbeat_carries_the_slots_when_asked(scripted, tmp_path: Path) -> None:
+    host = await scripted()
+    app = make_terminal(tmp_path, host.port)
+    tms = ShelfTms(package())
+    agent = UpgradeAgent(app, app.device, tms, home=tmp_path)
+    assert (await agent.poll()).status == "upgraded"
+    telemetry = Telemetry(app.state, app.device, app.events, slots=agent.slots)
+    await telemetry.send_heartbeat(tms)
+    beat = tms.heartbeats[-1]
+    assert beat["slots"] == {"active": "B", "trial": False, "versions": {"A": "010000", "B": "010100"}}
+    assert beat["app_version"] == "010100" and beat["installed_apps"] == ["cup_payment:010100"]
+    assert beat["error_counters"]["reboot"] == 1
 
 
 async def test_self_check_payload_reports_keys_and_params(scripted, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from posdoctor.terminal.device import Device, Peripheral
 from posdoctor.terminal.core import local_now
 from posdoctor.terminal.events import Clock, EventKind, EventLog, TerminalEvent
+from posdoctor.terminal.slots import SlotStore
 from posdoctor.terminal.state import TerminalState
 from posdoctor.terminal.tmsclient import TmsClient, TmsError
 from posdoctor.terminal.vault import DeviceVault, VaultError
@@ -100,11 +101,14 @@ def last_errors(state: TerminalState, limit: int = LAST_ERRORS) -> list[str]:
     return [e.code for e in state.events if is_error(e)][-limit:]
 
 
-def heartbeat_payload(state: TerminalState, device: Device, at: datetime | None = None) -> dict[str, Any]:
-    """The heartbeat body of the evidence contract (plus ``tid`` and the terminal's ``at``)."""
+def heartbeat_payload(state: TerminalState, device: Device, at: datetime | None = None,
+                      slots: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The heartbeat body of the evidence contract (plus ``tid``, the terminal's ``at`` and,
+    when given, ``slots``: `SlotStore.summary()` = active slot, trial flag, slot versions)."""
     counters = {name: 0 for name in BASE_COUNTERS}
     counters.update(state.counters)
     return {
+        **({"slots": slots} if slots is not None else {}),
         "tid": state.tid,
         **({"at": at.isoformat()} if at else {}),
         "app_version": state.app_version,
@@ -164,8 +168,10 @@ class Telemetry:
     """Sends one terminal's heartbeat, self-check and logs through a `TmsClient`."""
 
     def __init__(self, state: TerminalState, device: Device, events: EventLog | None = None,
-                 persist: Callable[[TerminalState], None] | None = None, clock: Clock | None = None) -> None:
+                 persist: Callable[[TerminalState], None] | None = None, clock: Clock | None = None,
+                 slots: SlotStore | None = None) -> None:
         self.state = state
+        self.slots = slots
         self.clock = clock or (events.clock if events is not None else local_now)
         self.device = device
         self.events = events
@@ -188,7 +194,8 @@ class Telemetry:
 
     async def send_heartbeat(self, client: TmsClient) -> dict[str, Any] | None:
         try:
-            return await client.heartbeat(heartbeat_payload(self.state, self.device, self.clock()))
+            return await client.heartbeat(heartbeat_payload(
+                self.state, self.device, self.clock(), self.slots.summary() if self.slots else None))
         except TmsError as exc:
             self._failed("heartbeat", exc)
             return None
