@@ -147,7 +147,27 @@ class Matcher:
         unique = {(p.cause, p.text): p for p in sorted(raw, key=lambda p: p.weight)}
         self.phrases = [Phrase(p.cause, p.text, p.weight / math.sqrt(len(sharing[p.text])), p.words)
                         for p in unique.values()]
+        self._build_index()
         self._build_similarity()
+
+    def _build_index(self) -> None:
+        """Which phrases contain a character / an English word: only those are tried."""
+        self.by_char: dict[str, set[int]] = {}
+        self.by_word: dict[str, set[int]] = {}
+        for i, p in enumerate(self.phrases):
+            for key in p.words or set(p.text):
+                (self.by_word if p.words else self.by_char).setdefault(key, set()).add(i)
+
+    def _candidates(self, prepared: tx.Prepared) -> list[int]:
+        found: set[int] = set()
+        for ch in tx.with_homophones(prepared.chars):
+            found |= self.by_char.get(ch, set())
+        for word in prepared.words:
+            found |= self.by_word.get(word, set())
+            for known in self.by_word:
+                if tx.near(word, known):
+                    found |= self.by_word[known]
+        return sorted(found)
 
     def _phrase(self, cause: str, text: str, weight: float) -> Phrase:
         norm = tx.normalize(text)
@@ -212,12 +232,13 @@ class Matcher:
                          line(None, f"symptom: {en}", f"症状: {zh}"))
 
     def _score_phrases(self, norm: str, scores: dict[str, _Score]) -> None:
-        text_words = frozenset(tx.words(norm))
+        prepared = tx.Prepared.of(norm)
+        text_words = prepared.words
         chinese = tx.has_han(norm)
         hits: dict[str, list[tuple[float, Phrase, float]]] = {}
-        for p in self.phrases:
+        for p in (self.phrases[i] for i in self._candidates(prepared)):
             if p.chinese:
-                quality = tx.cjk_match(p.text, norm) if chinese or p.text.isascii() else 0.0
+                quality = tx.cjk_match(p.text, prepared) if chinese or p.text.isascii() else 0.0
             else:
                 quality = tx.english_match(p.words, text_words)
             if quality > 0:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["normalize", "has_han", "cjk_match", "words", "stem", "english_match", "char_ngrams",
-           "extract_codes", "extract_message_codes"]
+__all__ = ["Prepared", "normalize", "has_han", "cjk_match", "words", "stem", "english_match", "char_ngrams",
+           "extract_codes", "extract_message_codes", "near", "with_homophones"]
 
 HAN = re.compile(r"[\u4e00-\u9fff]")
 _WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
@@ -64,6 +65,16 @@ def normalize(text: str) -> str:
     return re.sub(r"\s+", " ", out).strip()
 
 
+def with_homophones(chars: frozenset[str]) -> set[str]:
+    """The characters plus every near-homophone of them."""
+    out = set(chars)
+    for ch in chars:
+        group = _HOMOPHONE.get(ch)
+        if group is not None:
+            out.update(_HOMOPHONE_GROUPS[group])
+    return out
+
+
 def _swap_cost(a: str, b: str) -> float:
     if a == b:
         return 0.0
@@ -82,24 +93,36 @@ def allowed_cost(length: int) -> float:
     return 1.0 + 2 * CHEAP_SWAP
 
 
-def cjk_match(phrase: str, text: str) -> float:
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A normalised text with what the matchers look up repeatedly."""
+
+    text: str
+    chars: frozenset[str]
+    groups: frozenset[int]
+    words: frozenset[str]
+
+    @classmethod
+    def of(cls, normalized: str) -> Prepared:
+        chars = frozenset(normalized)
+        groups = frozenset(_HOMOPHONE[ch] for ch in chars if ch in _HOMOPHONE)
+        return cls(normalized, chars, groups, frozenset(words(normalized)))
+
+
+def cjk_match(phrase: str, text: str | Prepared) -> float:
     """How well `phrase` occurs in `text`: 1.0 exact, less with cheap edits, 0.0 no match."""
-    if phrase in text:
+    prepared = text if isinstance(text, Prepared) else Prepared.of(text)
+    if phrase in prepared.text:
         return 1.0
     budget = allowed_cost(len(phrase))
-    if len(set(phrase) - set(text)) > budget + 1e-9 and not _homophones_cover(phrase, text, budget):
+    missing = [ch for ch in set(phrase) if ch not in prepared.chars]
+    hard = sum(1 for ch in missing if _HOMOPHONE.get(ch) not in prepared.groups)
+    if hard + CHEAP_SWAP * (len(missing) - hard) > budget + 1e-9:
         return 0.0
-    cost = _best_substring_cost(phrase, text)
+    cost = _best_substring_cost(phrase, prepared.text)
     if cost > budget + 1e-9:
         return 0.0
     return max(0.0, 1.0 - cost / len(phrase))
-
-
-def _homophones_cover(phrase: str, text: str, budget: float) -> bool:
-    groups = {_HOMOPHONE.get(ch) for ch in text}
-    missing = [ch for ch in set(phrase) if ch not in text]
-    hard = sum(1 for ch in missing if _HOMOPHONE.get(ch) is None or _HOMOPHONE.get(ch) not in groups)
-    return hard <= budget + 1e-9
 
 
 @lru_cache(maxsize=65536)
@@ -126,10 +149,12 @@ def words(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text) if w not in _STOP]
 
 
-def _near(a: str, b: str) -> bool:
+@lru_cache(maxsize=65536)
+def near(a: str, b: str) -> bool:
+    """Same word, or one typo apart for words of five letters or more."""
     if a == b:
         return True
-    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1:
+    if min(len(a), len(b)) < 5 or abs(len(a) - len(b)) > 1 or (a[0] != b[0] and a[-1] != b[-1]):
         return False
     return _best_substring_cost(a, b) <= 1.0 and _best_substring_cost(b, a) <= 1.0
 
@@ -142,7 +167,7 @@ def english_match(phrase_words: tuple[str, ...], text_words: frozenset[str]) -> 
     for w in phrase_words:
         if w in text_words:
             score += 1.0
-        elif any(_near(w, t) for t in text_words):
+        elif any(near(w, t) for t in text_words):
             score += 0.85
     share = score / len(phrase_words)
     if len(phrase_words) == 1:

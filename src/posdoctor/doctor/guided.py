@@ -53,17 +53,28 @@ class Question:
     zh: str
     en: str
     p_yes: dict[str, float]
+    _yes: dict[str, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_yes", {c: min(1 - FLOOR, max(FLOOR, p)) for c, p in self.p_yes.items()})
 
     def text(self, lang: str = "zh") -> str:
         return self.zh if lang == "zh" else self.en
 
     def likelihood(self, cause: str, answer: bool) -> float:
-        p = min(1 - FLOOR, max(FLOOR, self.p_yes[cause]))
+        p = self._yes[cause]
         return p if answer else 1 - p
 
 
 def _entropy(probs: dict[str, float]) -> float:
     return -sum(p * math.log2(p) for p in probs.values() if p > 0)
+
+
+def _entropy_of(weights: list[float], total: float) -> float:
+    """Entropy (bits) of the distribution proportional to `weights` (summing to `total`)."""
+    if total <= 0:
+        return 0.0
+    return math.log2(total) - sum(w * math.log2(w) for w in weights if w > 0) / total
 
 
 def _normalised(weights: dict[str, float]) -> dict[str, float]:
@@ -79,12 +90,12 @@ def bayes(probs: dict[str, float], q: Question, answer: bool) -> dict[str, float
 
 def expected_gain(probs: dict[str, float], q: Question) -> float:
     """Expected entropy reduction (bits) of asking `q` under `probs`."""
-    p_yes = sum(p * q.likelihood(c, True) for c, p in probs.items())
-    after = 0.0
-    for answer, weight in ((True, p_yes), (False, 1 - p_yes)):
-        if weight > 1e-12:
-            after += weight * _entropy(bayes(probs, q, answer))
-    return _entropy(probs) - after
+    likely = q._yes
+    yes = [p * likely[c] for c, p in probs.items()]
+    no = [p - y for p, y in zip(probs.values(), yes, strict=True)]
+    p_yes, p_no = sum(yes), sum(no)
+    after = p_yes * _entropy_of(yes, p_yes) + p_no * _entropy_of(no, p_no)
+    return _entropy_of(list(probs.values()), p_yes + p_no) - after
 
 
 class QuestionBank:
@@ -144,6 +155,7 @@ class GuidedSession:
     probs: dict[str, float] = field(default_factory=lambda: {c: 1 / len(CAUSES) for c in CAUSES})
     max_questions: int = MAX_QUESTIONS
     asked: list[tuple[str, bool | None]] = field(default_factory=list)
+    _next: tuple[int, Question | None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def seeded(cls, candidates: dict[str, float], weight: float = 0.8, **kwargs: Any) -> GuidedSession:
@@ -163,11 +175,12 @@ class GuidedSession:
         return len(self.asked) >= self.max_questions or self.next_question() is None
 
     def next_question(self) -> Question | None:
-        asked = {qid for qid, _ in self.asked}
-        best = self.bank.best(self.probs, exclude=asked)
-        if not best or best[0][0] < MIN_GAIN:
-            return None
-        return best[0][1]
+        key = len(self.asked)
+        if self._next is None or self._next[0] != key:
+            asked = {qid for qid, _ in self.asked}
+            best = self.bank.best(self.probs, exclude=asked)
+            self._next = (key, best[0][1] if best and best[0][0] >= MIN_GAIN else None)
+        return self._next[1]
 
     def answer(self, question_id: str, answer: bool | None) -> None:
         q = self.bank.by_id[question_id]
