@@ -187,3 +187,21 @@ async def test_revoked_or_foreign_credentials_are_refused(site: Site, tms_url: s
     assert (await member.agent.poll()).status == "idle"
     assert await Telemetry(member.app.state, member.app.device).upload_logs(member.client) >= 1
     assert site.store.events(tid=member.tid, kind="terminal_event", limit=5)
+
+
+async def test_rolled_back_campaign_sends_terminals_back(site: Site, tms_url: str, fleet: list[Member]) -> None:
+    from posdoctor.tms.campaigns import rollback_campaign
+
+    members = await join(site, tms_url, fleet, 2)
+    release(site, "020004")
+    cid = campaign(site, "020004", [m.tid for m in members], canary_pct=50, min_sample=1)
+    await run_rounds(members, rounds=2)
+    assert site.store.get_campaign(cid).succeeded == 2
+    rollback_campaign(site.store, cid, "operator: bad field reports")
+    statuses = await run_rounds(members, rounds=2)
+    row = site.store.get_campaign(cid)
+    assert (row.state, row.rolled_back, row.succeeded) == ("rolled_back", 2, 0)
+    for member in members:
+        assert member.app.state.app_version == OLD and statuses[member.tid] == "idle"
+        assert SlotStore(slots_dir(site.home, member.tid)).summary()["active"] == "A"
+        assert (await member.app.sign_in()).ok
