@@ -228,3 +228,12 @@ async def test_feed_rows_from_other_writers_require_sign_in_and_set_pending(live
     live.store.notify_host("pending", tid=TID, value="1")
     await live.applied()
     assert [f.operation for f in (await app.echo()).follow_ups] == ["param_download"]
+
+
+async def test_status_upload_reports_the_app_version(live: Live) -> None:
+    app = await live.ready()
+    app.state.app_version = "010500"
+    assert (await app.upload_status()).ok
+    assert live.store.get_terminal(TID).app_version == "010500"
+    shown = live.admin("terminal", "show", TID)
+    assert (shown["app_version"], shown["status"]) == ("010500", "active")

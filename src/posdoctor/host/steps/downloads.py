@@ -95,4 +95,8 @@ class RecordStatus(Step):
             return refuse(Result.FORMAT_ERROR, f"status upload field 62 unreadable: {exc}")
         ctx.add_event("status_upload", None, **status)
         terminal.pending.discard(ProcessingRequirement.STATUS)
+        reported, profiles = status.get("03"), env.registry.profiles
+        profile = profiles.terminal(terminal.tid)
+        if reported and profile is not None and profile.app_version != reported:
+            await asyncio.to_thread(profiles.record_app_version, terminal.tid, reported)
         return ok(f"{len(status)} status values recorded")
