@@ -40,6 +40,8 @@ from posdoctor.store.records import EventRecord, KeysRetired
 
 log = logging.getLogger(__name__)
 STOP_GRACE_S = 5.0
+LISTEN_BACKLOG = 1024
+"""Pending connections the kernel queues: a morning sign-in storm connects in bursts."""
 QUIESCE_POLL_S = 0.002
 RESYNC_FIRST_DELAY_S = 0.1
 RESYNC_MAX_DELAY_S = 5.0
@@ -95,7 +97,8 @@ class HostServer:
         await self.registry.load()
         self.ledger.start()
         self._gate.set()
-        self._server = await asyncio.start_server(self._serve_connection, self.config.host, self.config.port)
+        self._server = await asyncio.start_server(self._serve_connection, self.config.host, self.config.port,
+                                                  backlog=LISTEN_BACKLOG)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.env.listen = (host, port)
         self.change_feed = changefeed.ChangeFeed(self, feed_since)
@@ -211,6 +214,11 @@ class HostServer:
         self.stats["connections"] += 1
         try:
             await self._serve_frames(reader, session)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # stop() cancelled it: end normally, so asyncio logs no "exception never retrieved"
+            log.debug("connection %s closed by the host's stop", peer)
         except (ConnectionError, OSError) as exc:
             log.debug("connection %s ended: %s", peer, exc)
         except Exception as exc:  # the connection boundary: an event, never a dead server
