@@ -56,9 +56,14 @@ def ask_command(
     guided: Annotated[bool, typer.Option("--guided", help="逐题引导排查 / guided yes/no troubleshooting")] = False,
     answers: Annotated[str | None, typer.Option(
         "--answers", help="脚本化回答, 如 y,n,? / scripted answers for --guided, e.g. y,n,?")] = None,
+    evaluate: Annotated[bool, typer.Option(
+        "--evaluate", help="在标注投诉集上测准确率 / accuracy on the labelled complaint set")] = False,
     as_json: JsonOption = False,
 ) -> None:
     _check_lang(lang, as_json)
+    if evaluate:
+        _evaluate(as_json)
+        return
     if guided:
         _guided(text, lang, answers, as_json)
         return
@@ -73,6 +78,21 @@ def ask_command(
         typer.echo(json.dumps(result.to_json(), ensure_ascii=False))
         return
     _show_ask(Console(), result.to_json(), lang)
+
+
+def _evaluate(as_json: bool) -> None:
+    from posdoctor.doctor.ask import evaluate
+
+    scores = evaluate()
+    if as_json:
+        typer.echo(json.dumps(scores))
+        return
+    table = Table(title="posdoctor ask: 标注投诉集准确率 / accuracy on the labelled complaints")
+    for column in ("split", "n", "top-1", "top-3"):
+        table.add_column(column)
+    for split, s in scores.items():
+        table.add_row(split, str(s["n"]), f"{s['top1']:.1%}", f"{s['top3']:.1%}")
+    Console().print(table)
 
 
 def _show_ask(console: Console, data: dict[str, Any], lang: str) -> None:

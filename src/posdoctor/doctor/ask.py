@@ -39,7 +39,7 @@ from posdoctor.doctor.remedies import get_remedy
 from posdoctor.iso8583.codes import RESPONSE_CODES
 from posdoctor.terminal.messages import MESSAGES
 
-__all__ = ["AskFinding", "AskResult", "Matcher", "ask", "matcher", "complaints", "SYMPTOM_WORDS"]
+__all__ = ["AskFinding", "AskResult", "Matcher", "ask", "matcher", "complaints", "evaluate", "SYMPTOM_WORDS"]
 
 STRONG, NORMAL, NAME, SCREEN = 2.0, 1.0, 1.5, 1.5
 CODE_WEIGHT = 2.6
@@ -313,3 +313,22 @@ def ask(text: str, top: int = 5, bank: QuestionBank | None = None, n_questions: 
     prior = {f.cause: f.confidence for f in findings}
     questions = bank.discriminating(prior, n_questions) if prior else bank.opening(n_questions)
     return AskResult(text, tuple(findings), tuple(questions), tuple(codes))
+
+
+def evaluate(rows: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float | int]]:
+    """Top-1 / top-3 accuracy of the matcher on the labelled complaints, per split and overall.
+
+    A row counts when the first (top-1) or any of the first three (top-3) causes is one of
+    the row's acceptable causes."""
+    rows = complaints() if rows is None else rows
+    tally: dict[str, list[int]] = {}
+    for row in rows:
+        causes = [f.cause for f in matcher().rank(row["text"], top=3)[0]]
+        hit1 = bool(causes) and causes[0] in row["causes"]
+        hit3 = any(c in row["causes"] for c in causes)
+        for key in (row.get("split", "all"), "overall"):
+            counts = tally.setdefault(key, [0, 0, 0])
+            counts[0] += hit1
+            counts[1] += hit3
+            counts[2] += 1
+    return {key: {"top1": round(t1 / n, 3), "top3": round(t3 / n, 3), "n": n} for key, (t1, t3, n) in tally.items()}
