@@ -9,6 +9,7 @@ simulation ran (faults are expected), 2 for bad input.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -96,13 +97,14 @@ def simulate_command(
     except ValueError as exc:
         _fail(f"故障参数无效: {exc}", f"invalid --fault: {exc}", as_json)
     console = Console(stderr=as_json)
+    show = not as_json and console.is_terminal
     live = Live(progress_view({"phase": "setup", "label": "准备 setting up"}), console=console,
-                refresh_per_second=4, transient=True, disable=as_json or not console.is_terminal)
+                refresh_per_second=4, transient=True)
     config = SimConfig(terminals=terminals, seed=seed, faults=specs, db_url=db, speed=speed,
                        terminals_per_merchant=per_merchant,
-                       progress=(lambda snap: live.update(progress_view(snap))) if not as_json else None)
+                       progress=(lambda snap: live.update(progress_view(snap))) if show else None)
     try:
-        with live:
+        with live if show else contextlib.nullcontext():
             result = run_simulation(config)
     except UnknownFault as exc:
         _fail(exc.zh, exc.en, as_json)
@@ -134,18 +136,10 @@ def evaluate_command(
         config.check()
     except ValueError as exc:
         _fail(f"参数无效: {exc}", f"invalid option: {exc}", as_json)
-    with console.status("评估中 evaluating…", spinner="dots") if not as_json else _nothing():
+    with console.status("评估中 evaluating…", spinner="dots") if not as_json else contextlib.nullcontext():
         report = run_evaluation(config, progress=None if as_json else lambda text: console.log(text))
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
         return
     for table in accuracy_tables(report):
         console.print(table)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
