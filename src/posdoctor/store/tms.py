@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from posdoctor.store.base import StoreBase, insert_new
@@ -37,6 +37,12 @@ class TmsMixin(StoreBase):
     def tms_read(self) -> Iterator[Session]:
         with self._read() as session:
             yield session
+
+    @contextmanager
+    def tms_connection(self) -> Iterator[Connection]:
+        """A plain reading connection (no ORM session) for hot lookups."""
+        with self.engine.connect() as connection:
+            yield connection
 
     # --- credentials ---------------------------------------------------------------
     def store_credential(self, tid: str, serial: str, token_hash: str,
@@ -95,6 +101,14 @@ class TmsMixin(StoreBase):
         package = self.find_package(version)
         if package is None:
             raise NotFound("package", version)
+        return package
+
+    def cached_package(self, version: str) -> FirmwarePackage:
+        """``get_package`` remembered per store: a registered package never changes."""
+        cache: dict[str, FirmwarePackage] = self.__dict__.setdefault("_package_cache", {})
+        package = cache.get(version)
+        if package is None:
+            package = cache[version] = self.get_package(version)
         return package
 
     def list_packages(self) -> list[FirmwarePackage]:

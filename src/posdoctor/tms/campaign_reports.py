@@ -21,17 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from posdoctor.store import Store
 from posdoctor.store.models import Event
 from posdoctor.store.models_tms import Campaign, CampaignTarget, FirmwarePackage
-from posdoctor.tms.campaigns import FINAL_TARGET_STATES, check_progress, not_before
+from posdoctor.tms.campaigns import FINAL_TARGET_STATES, check_progress
 from posdoctor.tms.firmware import package_info
 from posdoctor.tms.reports import ReportError
 
@@ -68,67 +68,107 @@ def parse_upgrade_report(payload: dict[str, Any] | UpgradeReport) -> UpgradeRepo
 
 
 # --- upgrade check -----------------------------------------------------------------------
+_T, _C = CampaignTarget.__table__, Campaign.__table__
+_LOOKUP = (
+    select(_T.c.id, _T.c.tid, _T.c.wave, _T.c.state, _T.c.stagger, _T.c.from_version,
+           _C.c.id.label("campaign_id"), _C.c.state.label("campaign_state"), _C.c.version,
+           _C.c.wave.label("campaign_wave"), _C.c.window_start, _C.c.window_end,
+           _C.c.stagger_minutes, _C.c.wave_opened_at, _C.c.started_at)
+    .join(_C, _C.c.id == _T.c.campaign_id)
+    .where(_C.c.state.in_(("running", "rolled_back")))
+    .order_by(_T.c.campaign_id.desc()).limit(1)
+)
+
+
 @dataclass
 class Pending:
-    campaign: Campaign
-    target: CampaignTarget
+    row: Any  # the target joined with its campaign (``_LOOKUP``'s columns)
     package: FirmwarePackage
     action: Literal["upgrade", "rollback", "adopt"]
 
 
-def find_upgrade(session: Session, tid: str, version: str | None, model: str | None) -> Pending | None:
-    """What the terminal should do now, if anything (no writes)."""
-    found = session.execute(
-        select(CampaignTarget, Campaign).join(Campaign, Campaign.id == CampaignTarget.campaign_id)
-        .where(CampaignTarget.tid == tid, Campaign.state.in_(("running", "rolled_back")))
-        .order_by(CampaignTarget.campaign_id.desc()).limit(1)).first()
-    if found is None:
+def _decide(store: Store, row: Any, version: str | None, model: str | None) -> Pending | None:
+    package = store.cached_package(row.version)
+    if row.campaign_state == "rolled_back":
+        if version == row.version and row.state != "rolled_back":
+            return Pending(row, package, "rollback")
         return None
-    target, campaign = found
-    package = session.get(FirmwarePackage, campaign.version)
-    assert package is not None
-    if campaign.state == "rolled_back":
-        if version == campaign.version and target.state != "rolled_back":
-            return Pending(campaign, target, package, "rollback")
+    if row.wave > row.campaign_wave or row.state in FINAL_TARGET_STATES:
         return None
-    if target.wave > campaign.wave or target.state in FINAL_TARGET_STATES:
-        return None
-    if version is not None and version == campaign.version:
-        return Pending(campaign, target, package, "adopt")  # it runs the new version already
+    if version is not None and version == row.version:
+        return Pending(row, package, "adopt")  # it runs the new version already
     if model is not None and model not in package.models:
         return None
-    return Pending(campaign, target, package, "upgrade")
+    return Pending(row, package, "upgrade")
+
+
+def find_upgrade(store: Store, tid: str, version: str | None, model: str | None) -> Pending | None:
+    """What the terminal should do now, if anything: one indexed read, no writes."""
+    with store.tms_connection() as connection:
+        row = connection.execute(_LOOKUP.where(_T.c.tid == tid)).first()
+    return None if row is None else _decide(store, row, version, model)
+
+
+def _not_before(row: Any) -> datetime:
+    opened = row.wave_opened_at or row.started_at
+    return opened + timedelta(minutes=row.stagger_minutes * row.stagger)
+
+
+def _answer(store: Store, pending: Pending) -> dict[str, Any]:
+    row = pending.row
+    if pending.action == "rollback":
+        previous = store.find_package(row.from_version) if row.from_version else None
+        return {"campaign": row.campaign_id, "action": "rollback", "to_version": row.from_version,
+                "package": package_info(previous) if previous else None}
+    return {"campaign": row.campaign_id, "action": "upgrade", "package": package_info(pending.package),
+            "window": {"start": row.window_start, "end": row.window_end},
+            "not_before": _not_before(row).isoformat()}
+
+
+_MARK_OFFERED = update(_T).where(_T.c.id == bindparam("b_id"), _T.c.state == "pending").values(
+    state="offered", last_step="check", updated_at=bindparam("b_at"))
+
+
+def _settle(store: Store, decided: list[tuple[str, str | None, Pending | None]],
+            now: datetime) -> list[dict[str, Any] | None]:
+    """Answers for decided checks; marks new offers and adopts terminals already upgraded."""
+    offered = [p.row.id for _tid, _v, p in decided if p and p.action == "upgrade" and p.row.state == "pending"]
+    adopted = [(tid, UpgradeReport(campaign=p.row.campaign_id, step="commit", ok=True, to_version=version,
+                                   from_version=p.row.from_version, reason="version reported by upgrade check"), now)
+               for tid, version, p in decided if p and p.action == "adopt"]
+    if offered:
+        with store.tms_write() as session:
+            session.connection().execute(_MARK_OFFERED, [{"b_id": i, "b_at": now} for i in offered])
+    if adopted:
+        apply_upgrade_reports(store, adopted)
+    return [None if p is None or p.action == "adopt" else _answer(store, p) for _tid, _v, p in decided]
 
 
 def upgrade_check(store: Store, tid: str, version: str | None, model: str | None,
                   now: datetime) -> dict[str, Any] | None:
     """The TMS API's upgrade answer for ``tid`` (None = nothing to do, HTTP 204)."""
-    with store.tms_read() as session:
-        pending = find_upgrade(session, tid, version, model)
-    if pending is None:
-        return None
-    campaign, target = pending.campaign, pending.target
-    if pending.action == "adopt":
-        report = UpgradeReport(campaign=campaign.id, step="commit", ok=True, to_version=version,
-                               from_version=target.from_version, reason="version reported by upgrade check")
-        apply_upgrade_reports(store, [(tid, report, now)])
-        return None
-    if pending.action == "rollback":
-        previous = store.find_package(target.from_version) if target.from_version else None
-        return {"campaign": campaign.id, "action": "rollback", "to_version": target.from_version,
-                "package": package_info(previous) if previous else None}
-    if target.state == "pending":
-        apply_upgrade_reports(store, [(tid, UpgradeReport(
-            campaign=campaign.id, step="check", ok=True, from_version=version,
-            to_version=campaign.version, reason="offered"), now)], record=False)
-    return {"campaign": campaign.id, "action": "upgrade", "package": package_info(pending.package),
-            "window": {"start": campaign.window_start, "end": campaign.window_end},
-            "not_before": not_before(campaign, target).isoformat()}
+    return _settle(store, [(tid, version, find_upgrade(store, tid, version, model))], now)[0]
+
+
+def upgrade_checks(store: Store, checks: Sequence[tuple[str, str | None, str | None]],
+                   now: datetime) -> list[dict[str, Any] | None]:
+    """Many ``(tid, version, model)`` checks at once (the simulator's path): chunked reads,
+    one write for the new offers. Answers in the order given."""
+    rows: dict[str, Any] = {}
+    tids = sorted({tid for tid, _version, _model in checks})
+    query = _LOOKUP.limit(None).order_by(None)
+    with store.tms_connection() as connection:
+        for index in range(0, len(tids), _CHUNK):
+            for row in connection.execute(query.where(_T.c.tid.in_(tids[index:index + _CHUNK]))):
+                if row.tid not in rows or row.campaign_id > rows[row.tid].campaign_id:
+                    rows[row.tid] = row
+    decided = [(tid, version, _decide(store, rows[tid], version, model) if tid in rows else None)
+               for tid, version, model in checks]
+    return _settle(store, decided, now)
 
 
 def has_upgrade(store: Store, tid: str, version: str | None, model: str | None) -> bool:
-    with store.tms_read() as session:
-        return find_upgrade(session, tid, version, model) is not None
+    return find_upgrade(store, tid, version, model) is not None
 
 
 # --- reports -----------------------------------------------------------------------------
@@ -159,62 +199,96 @@ def next_target_state(current: str, step: str, ok: bool, campaign_state: str) ->
     return current
 
 
-def _count(campaign: Campaign, target: CampaignTarget, old: str, new: str) -> None:
+def _count(campaign: Campaign, wave: int, old: str, new: str) -> None:
     for state, delta in ((old, -1), (new, 1)):
         if state not in FINAL_TARGET_STATES:
             continue
         counter = _COUNTER[state]
         setattr(campaign, counter, getattr(campaign, counter) + delta)
-        if target.wave == campaign.wave:
+        if wave == campaign.wave:
             campaign.wave_done += delta
             if state == "failed":
                 campaign.wave_failed += delta
 
 
-def _apply_one(session: Session, tid: str, report: UpgradeReport, now: datetime,
-               campaigns: dict[int, Campaign]) -> None:
-    if report.campaign is None:
-        return
-    campaign = campaigns.get(report.campaign)
-    if campaign is None:
-        campaign = session.scalar(
-            select(Campaign).where(Campaign.id == report.campaign).with_for_update())
+_TARGETS = (select(_T.c.id, _T.c.campaign_id, _T.c.tid, _T.c.state, _T.c.wave, _T.c.attempts,
+                   _T.c.reason, _C.c.state.label("campaign_state"))
+            .join(_C, _C.c.id == _T.c.campaign_id))
+_SAVE_TARGET = update(_T).where(_T.c.id == bindparam("b_id")).values(
+    state=bindparam("b_state"), last_step=bindparam("b_step"), updated_at=bindparam("b_at"),
+    attempts=bindparam("b_attempts"), reason=bindparam("b_reason"))
+_CHUNK = 500
+
+
+def _load_targets(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+    """The targets named by (campaign, tid) keys, as mutable dicts (chunked IN queries)."""
+    found: dict[tuple[int, str], dict[str, Any]] = {}
+    campaign_ids = {campaign for campaign, _tid in keys}
+    tids = sorted({tid for _campaign, tid in keys})
+    for index in range(0, len(tids), _CHUNK):
+        query = _TARGETS.where(_T.c.campaign_id.in_(campaign_ids), _T.c.tid.in_(tids[index:index + _CHUNK]))
+        for row in session.connection().execute(query):
+            if (row.campaign_id, row.tid) in keys:
+                found[(row.campaign_id, row.tid)] = dict(row._mapping)
+    return found
+
+
+def _apply(session: Session, parsed: list[tuple[str, UpgradeReport, datetime]]) -> None:
+    """Move targets in memory report by report, save them with one executemany, move the
+    counters of campaigns whose targets entered or left a final state, then let those
+    campaigns progress (halt / next wave / complete) once, at the end of the batch."""
+    keys = {(report.campaign, tid) for tid, report, _now in parsed if report.campaign is not None}
+    targets = _load_targets(session, keys) if keys else {}
+    changed: dict[int, dict[str, Any]] = {}
+    counts: list[tuple[int, int, str, str]] = []  # campaign, wave, old, new
+    latest = {}
+    for tid, report, now in parsed:
+        target = targets.get((report.campaign, tid)) if report.campaign is not None else None
+        if target is None:
+            continue
+        old = target["state"]
+        new = next_target_state(old, report.step, report.ok, target["campaign_state"])
+        target.update(state=new, last_step=report.step, updated_at=now,
+                      attempts=max(target["attempts"], report.attempt))
+        if report.reason or not report.ok:
+            target["reason"] = (report.reason or report.step)[:200]
+        changed[target["id"]] = target
+        latest[target["campaign_id"]] = now
+        if new != old and (old in FINAL_TARGET_STATES or new in FINAL_TARGET_STATES):
+            counts.append((target["campaign_id"], target["wave"], old, new))
+    if changed:
+        session.connection().execute(_SAVE_TARGET, [
+            {"b_id": t["id"], "b_state": t["state"], "b_step": t["last_step"], "b_at": t["updated_at"],
+             "b_attempts": t["attempts"], "b_reason": t["reason"]} for t in changed.values()])
+    campaigns: dict[int, Campaign] = {}
+    for campaign_id, wave, old, new in counts:
+        campaign = campaigns.get(campaign_id)
         if campaign is None:
-            return
-        campaigns[campaign.id] = campaign
-    target = session.scalar(select(CampaignTarget).where(
-        CampaignTarget.campaign_id == campaign.id, CampaignTarget.tid == tid))
-    if target is None:
-        return
-    old = target.state
-    new = next_target_state(old, report.step, report.ok, campaign.state)
-    target.last_step, target.updated_at = report.step, now
-    target.attempts = max(target.attempts, report.attempt)
-    if report.reason or not report.ok:
-        target.reason = (report.reason or report.step)[:200]
-    if new != old:
-        target.state = new
-        _count(campaign, target, old, new)
-        check_progress(session, campaign, now)
+            campaign = session.scalar(select(Campaign).where(Campaign.id == campaign_id).with_for_update())
+            assert campaign is not None
+            campaigns[campaign_id] = campaign
+        _count(campaign, wave, old, new)
+    for campaign in campaigns.values():
+        check_progress(session, campaign, latest[campaign.id])
 
 
-def _report_event(tid: str, report: UpgradeReport, now: datetime) -> Event:
+def _report_event(tid: str, report: UpgradeReport, now: datetime) -> dict[str, Any]:
     at = now if report.at is None else (
         report.at.replace(tzinfo=UTC) if report.at.tzinfo is None else report.at)
-    return Event(at=at, source="tms", kind="upgrade_report", tid=tid, code=report.step,
-                 detail={"campaign": report.campaign, "from_version": report.from_version,
-                         "to_version": report.to_version, "ok": report.ok,
-                         "reason": report.reason, "attempt": report.attempt})
+    return dict(at=at, source="tms", kind="upgrade_report", tid=tid, code=report.step,
+                detail={"campaign": report.campaign, "from_version": report.from_version,
+                        "to_version": report.to_version, "ok": report.ok,
+                        "reason": report.reason, "attempt": report.attempt})
 
 
 def apply_upgrade_reports(store: Store, reports: Sequence[tuple[str, UpgradeReport | dict[str, Any], datetime]],
                           *, record: bool = True) -> int:
-    """Apply ``(tid, report, now)`` triples in ONE transaction (validated first)."""
+    """Apply ``(tid, report, now)`` triples in ONE transaction (all validated first);
+    reports of the same terminal are applied in the given order."""
     parsed = [(tid, parse_upgrade_report(report), now) for tid, report, now in reports]
-    campaigns: dict[int, Campaign] = {}
     with store.tms_write() as session:
-        for tid, report, now in parsed:
-            if record:
-                session.add(_report_event(tid, report, now))
-            _apply_one(session, tid, report, now, campaigns)
+        _apply(session, parsed)
+        if record and parsed:
+            session.connection().execute(insert(Event.__table__),
+                                         [_report_event(tid, report, now) for tid, report, now in parsed])
     return len(parsed)

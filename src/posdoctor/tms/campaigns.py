@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -84,11 +84,6 @@ def in_window(start: str, end: str, local: time | datetime) -> bool:
 def _fraction(*parts: object) -> float:
     digest = hashlib.sha256(":".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
-
-
-def not_before(campaign: Campaign, target: CampaignTarget) -> datetime:
-    opened = campaign.wave_opened_at or campaign.started_at or utcnow()
-    return opened + timedelta(minutes=campaign.stagger_minutes * target.stagger)
 
 
 # --- events and state changes ----------------------------------------------------------

@@ -9,7 +9,7 @@ the terminal the caller authenticated (``authenticate``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,26 @@ class TmsService:
         self._check_tid(tid, payload)
         count = campaign_reports.apply_upgrade_reports(self.store, [(tid, payload, self.clock())])
         return {"accepted": count}
+
+    # --- batches (the simulator's LocalTmsClient: one transaction per call) -------------
+    def upgrade_checks(self, checks: Sequence[tuple[str, str | None, str | None]]
+                       ) -> list[dict[str, Any] | None]:
+        """``upgrade_check`` for many ``(tid, version, model)``; answers in order."""
+        return campaign_reports.upgrade_checks(self.store, checks, self.clock())
+
+    def upgrade_reports(self, items: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, int]:
+        """Many ``(tid, report)`` in one transaction (all validated first)."""
+        now = self.clock()
+        count = campaign_reports.apply_upgrade_reports(self.store, [(tid, body, now) for tid, body in items])
+        return {"accepted": count}
+
+    def reports(self, items: Sequence[tuple[str, str, dict[str, Any]]]) -> dict[str, int]:
+        """Many ``(tid, kind, payload)`` terminal reports (``heartbeat``, ``self_check``,
+        ``logs``) in one transaction."""
+        now = self.clock()
+        written = reports.record_reports(self.store, [reports.Report(tid, kind, payload, now)
+                                                      for tid, kind, payload in items])
+        return {"accepted": written}
 
     def package(self, version: str) -> FirmwarePackage:
         """The package row (cached: packages never change once added); NotFound."""
