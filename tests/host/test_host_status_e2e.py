@@ -6,6 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import signal
+import sys
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -237,3 +242,50 @@ async def test_status_upload_reports_the_app_version(live: Live) -> None:
     assert live.store.get_terminal(TID).app_version == "010500"
     shown = live.admin("terminal", "show", TID)
     assert (shown["app_version"], shown["status"]) == ("010500", "active")
+
+
+LISTENING = re.compile(rb"listening on ([0-9.]+):(\d+)")
+
+
+async def test_changes_reach_a_host_in_another_process(home: Path, tmp_path: Path) -> None:
+    """`posdoctor serve` as its own process; the CLI here disables and enables the terminal:
+    the served answers follow within the feed's poll interval (0.5 s)."""
+    def admin_here(*args: str) -> None:
+        result = runner.invoke(cli, list(args))
+        assert result.exit_code == 0, result.output
+
+    admin_here("merchant", "add", MID, "--name", "跨进程商户")
+    admin_here("terminal", "add", TID, "--mid", MID, "--serial", SERIAL, "--model", MODEL,
+               "--tk-out", str(tmp_path / "tk.hex"))
+    env = {**os.environ, "POSDOCTOR_HOME": str(home), "COLUMNS": "200"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    try:
+        line = await asyncio.wait_for(process.stdout.readline(), 30)  # type: ignore[union-attr]
+        host, port = LISTENING.search(line).groups()  # type: ignore[union-attr]
+        files = TerminalFiles(home)
+        state = new_state(TID, SERIAL, mid=MID, model=MODEL)
+        state.comm.host, state.comm.port = host.decode(), int(port)
+        app = PaymentApp(state, Device(SERIAL, MODEL, device_key=files.device_key(TID)), link=TcpLink())
+        app.inject_transport_key(bytes.fromhex((tmp_path / "tk.hex").read_text().strip()))
+        assert all(o.ok for o in await app.initialise())
+        app.state.comm.receive_timeout_s = 3.0
+        assert (await app.sign_in()).ok
+
+        async def answers_until(code: str) -> float:
+            started = time.monotonic()
+            while time.monotonic() - started < 5:
+                if (await app.echo()).response_code == code:
+                    return time.monotonic() - started
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"no {code} within 5 s")
+
+        admin_here("terminal", "disable", TID, "--reason", "lost device")
+        assert await answers_until("97") < 1.5
+        admin_here("terminal", "enable", TID)
+        assert await answers_until("00") < 1.5
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
