@@ -93,8 +93,11 @@ class Profiles:
     def load_all(self) -> None:
         if self.source is None:
             return
-        self.terminals, self.merchants, self.devices = {}, {}, {}
-        self._apply_rows(self.source.registry_profile_rows())
+        terminals: dict[str, TerminalProfile] = {}
+        merchants: dict[str, MerchantProfile] = {}
+        devices: dict[str, str] = {}
+        self._fill(self.source.registry_profile_rows(), terminals, merchants, devices)
+        self.terminals, self.merchants, self.devices = terminals, merchants, devices  # swapped whole
         self.reload_policies()
         self.reload_params()
 
@@ -105,7 +108,7 @@ class Profiles:
         rows = self.source.registry_profile_rows(tid)
         if not rows["terminals"]:
             self.terminals.pop(tid, None)
-        self._apply_rows(rows)
+        self._fill(rows, self.terminals, self.merchants, self.devices)
 
     def reload_policies(self) -> None:
         if self.source is not None:
@@ -115,17 +118,19 @@ class Profiles:
         if self.source is not None:
             self.params = ParamLayers.from_rows(self.source.param_rows())
 
-    def _apply_rows(self, rows: dict[str, Any]) -> None:
+    def _fill(self, rows: dict[str, Any], terminals: dict[str, TerminalProfile],
+              merchants: dict[str, MerchantProfile], devices: dict[str, str]) -> None:
+        """Put loaded rows into the given maps, keeping a download in progress."""
         for t in rows["terminals"]:
             old = self.terminals.get(t.tid)
-            self.terminals[t.tid] = TerminalProfile(
+            terminals[t.tid] = TerminalProfile(
                 t.mid, t.serial, t.status_reason,
                 frozenset(t.allowed_types.split(",")) if t.allowed_types else None,
                 t.app_version, t.params_version or 0, old.served if old is not None else None)
         for m in rows["merchants"]:
-            self.merchants[m.mid] = MerchantProfile(m.status_reason, m.mcc)
+            merchants[m.mid] = MerchantProfile(m.status_reason, m.mcc)
         for d in rows["devices"]:
-            self.devices[d.serial] = d.status
+            devices[d.serial] = d.status
 
     # --- lookups (event loop) ---------------------------------------------------------
     def terminal(self, tid: str) -> TerminalProfile | None:
