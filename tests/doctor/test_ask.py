@@ -104,8 +104,17 @@ def test_numbers_that_are_not_codes_are_ignored() -> None:
 
 def test_unknown_words_give_no_findings_but_opening_questions() -> None:
     result = ask("今天天气很好")
-    assert result.findings == ()
+    assert result.findings == () and result.verdict == "unknown"
     assert len(result.questions) == 3
+    assert result.to_json()["collect"][0]["en"].startswith("the exact screen message")
+
+
+def test_vague_complaint_is_unknown_with_what_to_collect() -> None:
+    out = ask("POS机坏了，不能用").to_json("zh")
+    assert out["cause"] == "unknown" and out["findings"]
+    assert len(out["collect"]) >= 3 and all(set(item) == {"zh"} for item in out["collect"])
+    sure = ask("刷卡后显示A0 MAC校验错").to_json()
+    assert sure["cause"] == "keys.mak_desync" and sure["collect"] == []
 
 
 def test_empty_text_is_refused() -> None:

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from posdoctor.cli.main import app
+from posdoctor.crypto.ciphers import Algorithm
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.doctor.probe import ProbeConfig, probe
 from posdoctor.host import HostConfig, HostServer, provision_terminal
@@ -20,7 +21,7 @@ from posdoctor.iso8583.codec import decode_message, encode_message
 from posdoctor.iso8583.framing import Frame, FrameConfig, Header, decode_frame, encode_frame
 from posdoctor.store import Store, open_store
 
-MID, TID, OTHER_TID = "898100000000001", "10000001", "10000099"
+MID, TID, OTHER_TID, SM4_TID = "898100000000001", "10000001", "10000099", "10000002"
 FAST = 1.0
 
 
@@ -30,6 +31,7 @@ class Host:
     server: HostServer
     port: int
     tmk: bytes
+    sm4_tmk: bytes
 
 
 @pytest.fixture
@@ -46,10 +48,11 @@ async def host(host_store: Store, lmk: bytes) -> AsyncIterator[Host]:
     hsm = SoftHSM(lmk)
     host_store.add_merchant(MID, "探测商户")
     sheet = provision_terminal(host_store, hsm, TID, MID, "SNPROBE1", "N910")
+    sm4 = provision_terminal(host_store, hsm, SM4_TID, MID, "SNPROBE2", "N910", alg=Algorithm.SM4)
     server = HostServer(host_store, hsm, HostConfig(port=0, commit_interval_s=0.0005, idle_timeout_s=5.0))
     _, port = await server.start()
     try:
-        yield Host(host_store, server, port, sheet.tmk)
+        yield Host(host_store, server, port, sheet.tmk, sm4.tmk)
     finally:
         await server.stop()
 
@@ -71,6 +74,19 @@ async def test_every_step_passes_against_the_host_with_the_right_tmk(host: Host)
     text = json.dumps(result.to_json())
     assert host.tmk.hex().upper() not in text and host.tmk.hex() not in text
     assert result.steps[2].detail["tpdu"] == "6000000003"
+
+
+@pytest.mark.parametrize("mode", ["001", "003", "004"])
+async def test_sign_in_modes_check_their_key_layouts(host: Host, mode: str) -> None:
+    result = await probe(_config(host.port, tid=TID, mid=MID, tmk=host.tmk, signin_mode=mode))
+    assert result.ok, result.to_json()
+
+
+async def test_sm4_terminal_checks_with_sm4(host: Host) -> None:
+    good = await probe(_config(host.port, tid=SM4_TID, mid=MID, tmk=host.sm4_tmk, signin_mode="006"))
+    assert good.ok, good.to_json()
+    bad = await probe(_config(host.port, tid=SM4_TID, mid=MID, tmk=host.tmk, signin_mode="006"))
+    assert bad.failed.step == "key_check" and bad.failed.causes == ["keys.tmk_mismatch"]
 
 
 async def test_without_ids_the_echo_proves_the_host_speaks_cup(host: Host) -> None:
@@ -237,7 +253,7 @@ async def test_cli_probe_failure_exit_code_and_human_text(host: Host) -> None:
 
 @pytest.mark.parametrize("extra", [
     ["--tmk", "12AB"], ["--tpdu", "60000300"], ["--tid", "123"], ["--tid", TID], ["--lang", "fr"],
-    ["--tmk", "00" * 16],
+    ["--tmk", "00" * 16], ["--mode", "005"],
 ])
 def test_cli_probe_refuses_bad_input(extra: list[str]) -> None:
     base = ["probe", "--host", "127.0.0.1", "--port", "1", "--json"]

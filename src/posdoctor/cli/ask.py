@@ -213,13 +213,17 @@ def probe_command(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=120, help="每步超时(秒) / per-step timeout")] = 5.0,
     no_sign_in: Annotated[bool, typer.Option("--no-sign-in", help="不签到(签到会为该终端换发工作密钥) / skip the "
                                                                   "sign-in (it issues new working keys for the TID)")] = False,
+    mode: Annotated[str, typer.Option("--mode", help="签到方式60.3 / sign-in mode: 001, 003, 004 or 006 (SM4)")] = "004",
     lang: LangOption = "zh",
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    from posdoctor.doctor.probe import ProbeConfig, probe
+    from posdoctor.doctor.probe import SIGNIN_MODES, ProbeConfig, probe
 
     _check_lang(lang, as_json)
+    if mode not in SIGNIN_MODES:
+        raise _invalid(f"签到方式必须是 {'/'.join(SIGNIN_MODES)}", f"--mode must be one of {', '.join(SIGNIN_MODES)}",
+                       as_json)
     if tid is not None and not (len(tid) == 8 and tid.isalnum()):
         raise _invalid("终端号必须是8位", "TID must be 8 characters", as_json)
     if mid is not None and not (len(mid) == 15 and mid.isalnum()):
@@ -229,7 +233,7 @@ def probe_command(
     if tmk is not None and tid is None:
         raise _invalid("--tmk 需要终端号和商户号(签到)", "--tmk needs --tid and --mid (a sign-in)", as_json)
     config = ProbeConfig(host, port, tid, mid, _hex(tmk, "TMK", (16, 24), as_json),
-                         _hex(tpdu, "TPDU", (5,), as_json) or b"", not no_header, timeout, not no_sign_in)
+                         _hex(tpdu, "TPDU", (5,), as_json) or b"", not no_header, timeout, not no_sign_in, mode)
     result = asyncio.run(probe(config)).to_json()
     if db is not None:
         result["recorded"] = _record_probe(db, tid, result)

@@ -49,6 +49,8 @@ COSINE_WEIGHT = 1.2
 OTHER_MASS = 1.0
 MIN_SCORE = 0.25
 SYMPTOM_WEIGHT = 0.3
+CONFIDENT = 0.25
+"""Below this the answer is ``unknown`` (the candidates are still listed, with what to collect)."""
 
 # How merchants name the five symptoms of the seeds (catalog.SYMPTOMS).
 SYMPTOM_WORDS: dict[str, tuple[str, ...]] = {
@@ -106,9 +108,27 @@ class AskResult:
     def causes(self) -> list[str]:
         return [f.cause for f in self.findings]
 
+    @property
+    def verdict(self) -> str:
+        """The top cause when its confidence reaches `CONFIDENT`, else ``unknown``."""
+        return self.findings[0].cause if self.findings and self.findings[0].confidence >= CONFIDENT else "unknown"
+
+    def collect(self, lang: str | None = None) -> list[dict[str, str]]:
+        """When unsure: what to find out next, from the leading candidates' remedies."""
+        if self.verdict != "unknown":
+            return []
+        items: list[dict[str, str]] = [{"zh": "终端屏幕上的提示原文和应答码", "en": "the exact screen message and answer code"}]
+        for f in self.findings[:3]:
+            collect = get_remedy(f.cause).collect
+            items += [{"zh": zh, "en": en} for zh, en in zip(collect["zh"], collect["en"], strict=True)]
+        unique = list({item["en"]: item for item in items}.values())
+        return [{k: v for k, v in item.items() if lang in (None, k)} for item in unique]
+
     def to_json(self, lang: str | None = None) -> dict[str, Any]:
         return {
             "text": self.text,
+            "cause": self.verdict,
+            "collect": self.collect(lang),
             "codes": list(self.codes),
             "findings": [f.to_json(lang) for f in self.findings],
             "questions": [_question_json(q, lang) for q in self.questions],

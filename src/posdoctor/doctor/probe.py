@@ -30,11 +30,13 @@ from posdoctor.iso8583.fields.keyblock import decode_key_block
 from posdoctor.iso8583.framing import (DEFAULT_TPDU, PREFIX_LEN, Frame, FrameConfig, Header, answer_tpdu,
                                        decode_frame, encode_frame, split_length)
 from posdoctor.terminal import builders
+from posdoctor.terminal.keys import SIGNIN_ALGORITHMS
 
-__all__ = ["ProbeConfig", "ProbeStep", "ProbeResult", "probe", "STEP_NAMES"]
+__all__ = ["ProbeConfig", "ProbeStep", "ProbeResult", "probe", "STEP_NAMES", "SIGNIN_MODES"]
 
 PLACEHOLDER_TID, PLACEHOLDER_MID = "00000000", "000000000000000"
-SIGNIN_NMI = "004"
+SIGNIN_MODES = tuple(SIGNIN_ALGORITHMS)
+"""60.3 of the sign-in: 001 single-length DES, 003 double, 004 double + TDK, 006 SM4."""
 OPERATOR = "001"
 MAX_FRAME = 8192
 
@@ -43,7 +45,7 @@ STEP_NAMES: dict[str, tuple[str, str]] = {
     "connect": ("TCP连接", "TCP connect"),
     "frame": ("报文格式/TPDU(回响测试)", "framing and TPDU (echo)"),
     "echo": ("回响应答码", "echo answer code"),
-    "sign_in": ("签到 0800/004", "sign-in 0800/004"),
+    "sign_in": ("签到 0800", "sign-in 0800"),
     "key_check": ("工作密钥校验值", "working key check values"),
 }
 
@@ -59,6 +61,11 @@ class ProbeConfig:
     header: bool = True
     timeout_s: float = 5.0
     sign_in: bool = True
+    signin_mode: str = "004"
+
+    @property
+    def algorithm(self) -> Algorithm:
+        return SIGNIN_ALGORITHMS[self.signin_mode]
 
 
 @dataclass(slots=True)
@@ -220,7 +227,7 @@ def _code_step(step: str, answer: dict[str, str], known_terminal: bool) -> Probe
 def _key_check(cfg: ProbeConfig, answer: dict[str, str]) -> ProbeStep:
     assert cfg.tmk is not None
     try:
-        block = decode_key_block(SIGNIN_NMI, bytes.fromhex(answer.get("62", "")))
+        block = decode_key_block(cfg.signin_mode, bytes.fromhex(answer.get("62", "")))
     except (DecodeError, ValueError) as exc:
         raise _fail("key_check", f"签到应答的62域无法解析: {exc}", f"field 62 of the sign-in answer: {exc}",
                     ["config.wrong_host"]) from None
@@ -230,13 +237,13 @@ def _key_check(cfg: ProbeConfig, answer: dict[str, str]) -> ProbeStep:
     results: dict[str, dict[str, Any]] = {}
     for kind, encrypted, expected in wanted:
         try:
-            computed = key_check_value(decrypt_ecb(Algorithm.TDES, cfg.tmk, encrypted), Algorithm.TDES)
+            computed = key_check_value(decrypt_ecb(cfg.algorithm, cfg.tmk, encrypted), cfg.algorithm)
         except CryptoError as exc:
             raise _fail("key_check", f"主密钥无法使用: {exc.zh}", f"the TMK cannot be used: {exc.en}",
                         ["keys.tmk_mismatch"]) from None
         results[kind] = {"expected": expected.hex().upper(), "computed": computed[:len(expected)].hex().upper(),
                          "ok": computed[:len(expected)] == expected}
-    tmk_kcv = key_check_value(cfg.tmk, Algorithm.TDES).hex().upper()
+    tmk_kcv = key_check_value(cfg.tmk, cfg.algorithm).hex().upper()
     bad = [kind for kind, r in results.items() if not r["ok"]]
     if bad:
         raise _fail("key_check", f"密钥校验失败: {', '.join(bad)} 的校验值不符，主密钥(KCV {tmk_kcv})与主机不一致",
@@ -304,7 +311,7 @@ async def _run_messages(cfg: ProbeConfig, result: ProbeResult, reader: asyncio.S
         return
 
     async def sign_in_step() -> tuple[ProbeStep, dict[str, str]]:
-        request = builders.sign_in("000002", ident, SIGNIN_NMI, OPERATOR, None)
+        request = builders.sign_in("000002", ident, cfg.signin_mode, OPERATOR, None)
         answer, _frame = await _exchange(cfg, reader, writer, request, "sign_in")
         return _code_step("sign_in", answer, known), answer
 
