@@ -112,6 +112,10 @@ def _show_ask(console: Console, data: dict[str, Any], lang: str) -> None:
     console.print(table)
     if data["findings"]:
         _show_remedy(console, data["findings"][0]["remedy"], lang)
+    if data["cause"] == "unknown" and data["collect"]:
+        console.print(_both("把握不足, 请收集:", "not sure yet; collect:", lang))
+        for item in data["collect"][:5]:
+            console.print(f"  • {_both(item['zh'], item['en'], lang)}")
     if data["questions"]:
         console.print(_both("可以这样问, 以区分这些原因:", "questions that tell these apart:", lang))
         for q in data["questions"]:
