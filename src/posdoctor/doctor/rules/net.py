@@ -17,7 +17,7 @@ def offline(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     down = outside_fleet(ev.terminal_events("comm.link_down"), fleet, ev.tid)
     beat = ev.last_heartbeat()
     network_none = beat is not None and str(beat.detail.get("network") or "").lower() in ("none", "down", "offline")
-    newest = max((b.at for b in fleet.latest_beat.values()), default=None)
+    newest = fleet.newest_beat
     silent = beat is not None and newest is not None and (newest - beat.at).total_seconds() > 1800
     if not down and not network_none and not silent:
         return []

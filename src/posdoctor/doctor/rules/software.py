@@ -191,12 +191,7 @@ def _apps(beat: EventRow | None) -> set[str]:
 
 
 def _allowed_apps(fleet: FleetContext) -> set[str]:
-    counts: dict[str, int] = {}
-    for beat in fleet.latest_beat.values():
-        for app in _apps(beat):
-            counts[app] = counts.get(app, 0) + 1
-    n = max(len(fleet.latest_beat), 1)
-    return {app for app, c in counts.items() if c >= 0.5 * n}
+    return fleet.common_apps
 
 
 @rule("sw.app_conflict", "sw.crash", "sw.unauthorized_app")
