@@ -54,6 +54,8 @@ def test_cli_ask_evaluate_and_text() -> None:
     assert out["findings"][0]["cause"] == "keys.mak_desync" and len(out["findings"]) <= 3
     human = runner.invoke(app, ["ask", "printer out of paper", "--lang", "en"])
     assert human.exit_code == 0 and "Printer fault" in human.output and "打印" not in human.output
+    piped = runner.invoke(app, ["ask", "-", "--json"], input="签到时提示\n未知主机异常\n")
+    assert json.loads(piped.output)["findings"][0]["cause"] == "net.dns_failure"
     assert runner.invoke(app, ["ask", "--json"]).exit_code == 2
     assert runner.invoke(app, ["ask", "x", "--answers", "y"]).exit_code == 2
 

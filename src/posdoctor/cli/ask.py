@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -50,7 +51,8 @@ def _check_lang(lang: str, as_json: bool) -> None:
 
 # --- ask ------------------------------------------------------------------------------------
 def ask_command(
-    text: Annotated[str | None, typer.Argument(help="商户的描述 / the merchant's words (optional with --guided)")] = None,
+    text: Annotated[str | None, typer.Argument(
+        help="商户的描述, - 表示从标准输入读 / the merchant's words, - reads stdin (optional with --guided)")] = None,
     lang: LangOption = "zh",
     top: Annotated[int, typer.Option("--top", min=1, max=20, help="列出几个原因 / how many causes")] = 5,
     guided: Annotated[bool, typer.Option("--guided", help="逐题引导排查 / guided yes/no troubleshooting")] = False,
@@ -61,6 +63,8 @@ def ask_command(
     as_json: JsonOption = False,
 ) -> None:
     _check_lang(lang, as_json)
+    if text == "-":
+        text = sys.stdin.read()
     if evaluate:
         _evaluate(as_json)
         return
