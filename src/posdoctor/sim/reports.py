@@ -78,7 +78,7 @@ class SimTmsClient:
         from posdoctor.terminal.tmsclient import TmsUnreachable
 
         term = self.term
-        if not term.powered or term.link.conditions.down or not term.tms_online:
+        if not term.powered or not term.tms_online:
             raise TmsUnreachable("no network link to the TMS")
 
     async def aclose(self) -> None:

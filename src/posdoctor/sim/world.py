@@ -163,6 +163,17 @@ class World:
             if hasattr(self.store, "set_settlement_account"):
                 self.store.set_settlement_account(mid, f"6217{m + 1:012d}", "模拟银行 Sim Bank")
         self.cards.issue_healthy(HEALTHY_CARDS)
+        self.set_app_policy()
+
+    def set_app_policy(self) -> None:
+        """The acquirer's list of apps allowed next to the payment app (TMS policy)."""
+        try:
+            from posdoctor.tms.policies import set_policy
+        except ImportError:  # pragma: no cover - a TMS without policies
+            return
+        from posdoctor.sim.faults_device import ALLOWED_APPS
+
+        set_policy(self.store, "allowed_apps", ALLOWED_APPS, actor="acquirer", reason="terminal security baseline")
 
     def create_terminals(self, listeners: tuple[Any, ...] = ()) -> None:
         config = self.config
