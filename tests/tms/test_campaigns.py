@@ -219,12 +219,14 @@ def test_window_parsing_and_membership():
     assert not in_window("22:00", "02:00", time(12, 0))
 
 
-@pytest.mark.parametrize("bad", [dict(canary_pct=101), dict(threshold=1.5), dict(min_sample=0),
-                                 dict(stagger_minutes=-1), dict(window="x")])
-def test_bad_settings_are_refused(fleet, bad):
+def test_bad_settings_are_refused(fleet):
     fleet.package()
-    with pytest.raises(InvalidValue):
-        create_campaign(fleet.store, "c", "2.0.0", settings=CampaignSettings(**bad))
+    for bad in (dict(canary_pct=101), dict(threshold=1.5), dict(min_sample=0),
+                dict(stagger_minutes=-1), dict(window="x")):
+        with pytest.raises(InvalidValue):
+            create_campaign(fleet.store, "c", "2.0.0", settings=CampaignSettings(**bad))
+    with pytest.raises(InvalidValue, match="name"):
+        create_campaign(fleet.store, " ", "2.0.0")
     assert fleet.store.list_campaigns() == []
 
 
@@ -254,3 +256,28 @@ def test_terminal_already_on_the_version_counts_as_succeeded(fleet):
 ])
 def test_target_state_machine(current, step, ok, campaign_state, expected):
     assert next_target_state(current, step, ok, campaign_state) == expected
+
+
+def test_batch_checks_and_reports_match_single_calls(fleet, home, clock):
+    from posdoctor.tms.service import TmsService
+
+    fleet.add(30)
+    fleet.package()
+    campaign = _campaign(fleet, canary_pct=20, threshold=0.25, min_sample=4)
+    service = TmsService(fleet.store, home, clock)
+    tids = [t.tid for t in fleet.store.campaign_targets(campaign.id)]
+    answers = service.upgrade_checks([(tid, "1.0.0", "P1") for tid in tids] + [("99999999", "1.0.0", "P1")])
+    assert answers[-1] is None
+    canary = [tid for tid, answer in zip(tids, answers, strict=False) if answer]
+    assert len(canary) == 6
+    assert all(service.upgrade_check(tid, "1.0.0", "P1") == answers[tids.index(tid)] for tid in canary)
+    assert {t.tid for t in fleet.store.campaign_targets(campaign.id, "offered")} == set(canary)
+    steps = [(tid, {"campaign": campaign.id, "step": step, "ok": not (tid in canary[:2] and step == "self_check")})
+             for tid in canary for step in ("download", "install", "self_check")]
+    steps += [(tid, {"campaign": campaign.id, "step": "commit" if tid not in canary[:2] else "rollback",
+                     "ok": True}) for tid in canary]
+    assert service.upgrade_reports(steps) == {"accepted": len(steps)}
+    campaign = fleet.store.get_campaign(campaign.id)
+    assert (campaign.state, campaign.succeeded, campaign.failed) == ("halted", 4, 2)  # 2/6 > 25 %
+    assert len(fleet.store.events(kind="upgrade_report")) == len(steps)
+    assert service.upgrade_checks([(tid, "1.0.0", "P1") for tid in tids]) == [None] * len(tids)

@@ -49,13 +49,13 @@ def test_revoke_refuses_afterwards(registered):
         authenticate(registered, token)
 
 
-@pytest.mark.parametrize("token", ["", "garbage", "pdt_" + "A" * 43])
-def test_unknown_tokens_are_refused(registered, token):
+def test_unknown_tokens_are_refused(registered):
     issue_credential(registered, TID)
-    with pytest.raises(CredentialError) as refused:
-        authenticate(registered, token)
-    assert refused.value.to_json() == {"error": "unknown_credential", "zh": "设备凭证无效或未登记",
-                                       "en": "unknown device credential"}
+    for token in ("", "garbage", "pdt_" + "A" * 43):
+        with pytest.raises(CredentialError) as refused:
+            authenticate(registered, token)
+        assert refused.value.to_json() == {"error": "unknown_credential", "zh": "设备凭证无效或未登记",
+                                           "en": "unknown device credential"}
 
 
 def test_other_device_serial_is_refused(registered):
