@@ -40,9 +40,12 @@ def reversal_pending(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]
     saved = ev.terminal_events("reversal.saved", "reversal.in_progress", "reversal.failed")
     if not lost and not saved:
         return []
+    seen_ok = {str(e.detail.get("stan")) for e in ev.terminal_events("ok.approved")}
+    saved_stans = {str(e.detail.get("stan")) for e in saved if e.detail.get("stan")}
     open_txns = [t for t in ev.txns if t["kind"] in ("sale", "void") and t["status"] == "approved"
                  and t["id"] not in reversed_ids and (t["batch_no"], t["stan"]) not in reversed_stans
-                 and _lost_near(t["at"], lost + saved)]
+                 and t["stan"] not in seen_ok
+                 and (t["stan"] in saved_stans or _lost_near(t["at"], lost))]
     if not open_txns:
         return []
     lines = []
