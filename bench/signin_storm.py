@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> dict:
         port = free_port()
         serve = [sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", str(port)]
         if args.profile:  # py-spy samples the host (all threads) into FILE (raw collapsed stacks)
-            serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "-r", "200", "-f", "raw",
+            serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--gil", "-r", "200", "-f", "raw",
                      "-o", args.profile, "--", *serve]
         host = subprocess.Popen(serve, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:

@@ -22,7 +22,10 @@ padding method 1, computed by psec.
 from __future__ import annotations
 
 import hmac
+import struct
 import warnings
+from functools import reduce
+from operator import xor
 
 from cryptography.utils import CryptographyDeprecationWarning
 from psec.mac import generate_retail_mac
@@ -36,12 +39,19 @@ X919_KEY_LENGTHS = (8, 16)
 
 
 def xor_fold(data: bytes, block_size: int) -> bytes:
-    """XOR of all ``block_size`` blocks of ``data`` zero-padded to whole blocks."""
-    acc = 0
-    for start in range(0, len(data), block_size):
-        block = data[start : start + block_size]
-        acc ^= int.from_bytes(block.ljust(block_size, b"\x00"), "big")
-    return acc.to_bytes(block_size, "big")
+    """XOR of all ``block_size`` (8 or 16) blocks of ``data`` zero-padded to whole blocks.
+
+    Done on 64-bit words unpacked in C (two per 16-byte block): a MAC is computed twice
+    per sale, so this matters at thousands of sales a second.
+    """
+    padding = -len(data) % block_size
+    if padding:
+        data = bytes(data) + bytes(padding)
+    words = struct.unpack(f">{len(data) // 8}Q", data)
+    if block_size == 8:
+        return reduce(xor, words, 0).to_bytes(8, "big")
+    high, low = reduce(xor, words[0::2], 0), reduce(xor, words[1::2], 0)
+    return (high << 64 | low).to_bytes(16, "big")
 
 
 def _xor(left: bytes, right: bytes) -> bytes:

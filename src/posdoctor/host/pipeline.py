@@ -36,8 +36,11 @@ class Outcome:
     reason: str = ""
 
 
+_PLAIN_OK = Outcome(Result.OK)
+
+
 def ok(reason: str = "") -> Outcome:
-    return Outcome(Result.OK, reason)
+    return Outcome(Result.OK, reason) if reason else _PLAIN_OK
 
 
 def refuse(result: Result, reason: str) -> Outcome:

@@ -14,6 +14,7 @@ because some apps drop it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from enum import IntEnum
 
 from posdoctor.iso8583.errors import FrameError
@@ -56,6 +57,12 @@ class Header:
     sub_version: str = "000000"
 
     def encode(self) -> bytes:
+        try:
+            return _encoded_header(self)
+        except TypeError:  # an unhashable, so invalid, value: `_encode` names it
+            return self._encode()
+
+    def _encode(self) -> bytes:
         digits = ""
         for name, width in _HEADER_PARTS:
             value = getattr(self, name)
@@ -88,6 +95,12 @@ class Header:
     def with_requirement(self, requirement: ProcessingRequirement) -> Header:
         return replace(self, processing=str(int(requirement)))
 
+
+
+@lru_cache(maxsize=256)
+def _encoded_header(header: Header) -> bytes:
+    """`Header.encode`, remembered: a host answers with the same few headers all day."""
+    return header._encode()
 
 @dataclass(frozen=True)
 class Frame:
