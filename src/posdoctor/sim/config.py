@@ -69,7 +69,7 @@ class SimConfig:
     terminals_per_merchant: int = 1
     terminals_per_site: int = 20
     """A site (a mall, a street) shares power and network: site-wide faults hit all of it."""
-    concurrency: int = 128
+    concurrency: int = 48
     """At most this many terminals work (hold a connection) at the same time."""
     txns_per_terminal: float = 5.0
     """Mean number of card transactions per terminal in the business day (Poisson)."""

@@ -25,7 +25,8 @@ from posdoctor.store import Store, open_store
 from posdoctor.store.config import load_lmk
 from posdoctor.store.db import downgrade, make_engine
 from posdoctor.sim.clock import SimClock, default_day
-from posdoctor.sim.config import SimConfig, mid_of, tid_of
+from posdoctor.sim.bulk import BANK, BULK_FROM, account_number, register_in_bulk
+from posdoctor.sim.config import FIRST_MID, SimConfig, mid_of, tid_of
 from posdoctor.sim.fleet import SimTerminal, new_terminal, serial_of, model_of
 from posdoctor.sim.reports import ReportSink, SimTmsClient
 from posdoctor.terminal import Card
@@ -39,7 +40,7 @@ HEALTHY_CARDS = 16
 DAY_START_S = 5.5 * 3600
 HOST_TPDU_DESTINATION = "0003"
 ISSUER_TIMEOUT_S = 1.0
-RECEIVE_TIMEOUT = "04"
+RECEIVE_TIMEOUT = "10"
 """Parameter tag 12 the host hands out (seconds, real): short, the sockets are real."""
 
 
@@ -124,6 +125,7 @@ class World:
         self.day_hooks: list[Any] = []
         """Called with the `Day` before it runs (fleet actions faults schedule)."""
         self._rule_96: int | None = None
+        self._sheets: dict[str, Any] = {}
         self.host_stats: Counter[str] = Counter()
         self.campaigns: Any = None
         """The day's upgrade campaign (`sim.upgrades.Campaigns`) when the TMS has campaigns."""
@@ -153,17 +155,18 @@ class World:
         return str(self.store.engine.url.render_as_string(hide_password=True))
 
     def register(self) -> None:
-        """Merchants, terminals with keys, cards (the registry as the acquirer set it up)."""
-        config = self.config
-        per_merchant = max(1, config.terminals_per_merchant)
-        for m in range((config.terminals + per_merchant - 1) // per_merchant):
-            mid = mid_of(m)
-            self.store.add_merchant(mid, f"模拟商户 Sim Merchant {m + 1:05d}",
-                                    status=self.merchant_status.get(mid, "active"))
-            if hasattr(self.store, "set_settlement_account"):
-                self.store.set_settlement_account(mid, f"6217{m + 1:012d}", "模拟银行 Sim Bank")
+        """Merchants (with settlement accounts), cards and the acquirer's app policy."""
         self.cards.issue_healthy(HEALTHY_CARDS)
         self.set_app_policy()
+        if len(self.terminals) >= BULK_FROM:
+            self._sheets = register_in_bulk(self)
+            return
+        self._sheets = {}
+        for mid in sorted({t.mid for t in self.terminals}):
+            index = int(mid) - FIRST_MID
+            self.store.add_merchant(mid, f"模拟商户 Sim Merchant {index + 1:05d}",
+                                    status=self.merchant_status.get(mid, "active"))
+            self.store.set_settlement_account(mid, account_number(index), BANK, now=self.clock.utc())
 
     def set_app_policy(self) -> None:
         """The acquirer's list of apps allowed next to the payment app (TMS policy)."""
@@ -192,12 +195,14 @@ class World:
             if term.tid in self.unregistered:
                 term.app.inject_transport_key(bytes(self.rng.getrandbits(8) for _ in range(16)))
                 continue
-            sheet = provision_terminal(self.store, self.hsm, term.tid, term.mid, serial_of(term.index),
-                                       model_of(term.index))
+            sheet = self._sheets.get(term.tid) or provision_terminal(
+                self.store, self.hsm, term.tid, term.mid, serial_of(term.index), model_of(term.index),
+                now=self.clock.utc())
             term.app.inject_transport_key(sheet.tk)
             if term.tid not in self.fresh:
                 term.app.inject_tmk(sheet.tmk)
             term.state.events.clear()  # the key room's own log stays in the key room
+        self._sheets = {}
 
     async def install_tables(self) -> None:
         """Terminals installed before today hold the host's parameters, CAPK and AID: one
