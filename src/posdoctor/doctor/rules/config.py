@@ -60,8 +60,11 @@ def wrong_host(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     beat_wrong = configured is not None and configured != assigned
     if not wrong and not beat_wrong:
         return []
-    if beat_wrong and _after_upgrade(ev, beat.at) and not wrong:  # type: ignore[union-attr]
-        return []  # upgrade.config_lost explains it
+    upgrade = last_upgrade(ev)
+    first = min([e.at for e in wrong] + ([beat.at] if beat_wrong else []))  # type: ignore[union-attr]
+    if upgrade is not None and first >= upgrade.at and _after_upgrade(ev, first) and \
+            any(r.rc == "00" and r.at < upgrade.at for r in ev.journal):
+        return []  # it worked before the upgrade: upgrade.config_lost explains it
     lines = [event_line(e) for e in wrong]
     if beat_wrong:
         lines.append(beat_line(beat, f"configured host {configured[0]}:{configured[1]}, assigned "  # type: ignore[arg-type, index]

@@ -96,8 +96,9 @@ def unstable(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
 @rule("net.host_overloaded")
 def host_overloaded(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     slow = [e for e in ev.terminal_events("comm.receive_failed", "comm.connect_timeout") if fleet.overload_at(e.at)]
-    if not slow:
-        return []
+    beat = ev.last_heartbeat()
+    if not slow or (beat is not None and beat.detail.get("app_version") in fleet.defective_versions):
+        return []  # a defective version explains its own terminals' timeouts
     span = fleet.overload_at(slow[0].at)
     lines = [event_line(e) for e in slow]
     lines.append(note(span.start, f"{len(span.tids)} terminals had slow answers or receive timeouts between "  # type: ignore[union-attr]

@@ -81,7 +81,9 @@ def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
                               f"版本{version}发布后, 该版本{len(stats.terminals)}台终端中{len(stats.failing)}台故障"
                               f"({stats.rate:.0%}), 其他版本为{old_rate:.0%}")]
     lines += [journal_line(r) for r in failures[:2]] + [event_line(e) for e in (failed_events + failed_reports)[:3]]
-    return [finding("upgrade.firmware_defect", 0.9, lines, signals={"upgrade", "fleet.version"}, specificity=0.75)]
+    confidence = 0.94 if len(stats.failing) >= 3 else 0.88
+    return [finding("upgrade.firmware_defect", confidence, lines, signals={"upgrade", "fleet.version"},
+                    specificity=0.75)]
 
 
 @rule("upgrade.config_lost")
@@ -145,22 +147,31 @@ def batch_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
 
 @rule("upgrade.version_blocked")
 def version_blocked(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    rows = [r for r in ev.answers("07") if "below minimum" in r.refusal_reason() or "version" in r.refusal_reason()]
     refused = [e for e in ev.terminal_events(prefix="upgrade.") if "version" in str(e.code)]
     refused += [e for e in _reports(ev, "refused", "check", ok=False) if "minimum" in _reason(e) or "below" in _reason(e)]
-    refused += [e for e in ev.tms("version_refused")]
     policy = [e for e in ev.tms("policy_change") if "version" in str(e.code)]
     beat = ev.last_heartbeat()
     below = False
-    if policy and beat:
+    if policy and beat and not rows:
         minimum = str(policy[-1].detail.get("new") or "")
-        below = bool(minimum) and _version_key(str(beat.detail.get("app_version") or "")) < _version_key(minimum)
-    if not refused and not below:
+        current = str(beat.detail.get("app_version") or "")
+        below = bool(minimum and current) and _version_key(_dotted(current)) < _version_key(_dotted(minimum))
+    if not rows and not refused and not below:
         return []
-    lines = [event_line(e) for e in policy[-1:] + refused]
+    lines = [event_line(e) for e in policy[-1:]] + [journal_line(r) for r in rows] + [event_line(e) for e in refused]
     if below:
         lines.append(beat_line(beat, f"app version {beat.detail.get('app_version')} is below the minimum",  # type: ignore[union-attr]
                                f"应用版本{beat.detail.get('app_version')}低于最低要求"))  # type: ignore[union-attr]
-    return [finding("upgrade.version_blocked", 0.9 if refused else 0.75, lines, signals={"upgrade"}, specificity=0.85)]
+    confidence = 0.94 if rows else (0.88 if refused else 0.7)
+    return [finding("upgrade.version_blocked", confidence, lines, signals={"upgrade", "rc.07"}, specificity=0.9)]
+
+
+def _dotted(version: str) -> str:
+    """``010200`` (the terminal's 6-digit form) -> ``1.2.0``; dotted versions unchanged."""
+    if len(version) == 6 and version.isdigit():
+        return f"{int(version[:2])}.{int(version[2:4])}.{int(version[4:])}"
+    return version
 
 
 def _version_key(text: str) -> tuple:
