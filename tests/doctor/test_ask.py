@@ -31,7 +31,9 @@ def test_complaint_set_is_labelled_and_covers_every_cause() -> None:
 
 
 def test_top3_accuracy_on_the_whole_set_and_each_split() -> None:
-    scores = evaluate()
+    result = CliRunner().invoke(app, ["ask", "--evaluate", "--json"])  # = evaluate(), through the CLI
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output)
     assert scores["overall"]["n"] == len(ROWS)
     assert scores["overall"]["top3"] >= 0.90, scores
     assert scores["dev"]["top3"] >= 0.95, scores

@@ -85,9 +85,13 @@ def ask_command(
 
 
 def _evaluate(as_json: bool) -> None:
+    from rich.progress import Progress
+
     from posdoctor.doctor.ask import evaluate
 
-    scores = evaluate()
+    with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
+        task = progress.add_task("评估 / evaluating", total=None)
+        scores = evaluate(progress=lambda done, total: progress.update(task, completed=done, total=total))
     if as_json:
         typer.echo(json.dumps(scores))
         return

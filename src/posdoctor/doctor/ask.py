@@ -26,6 +26,7 @@ import json
 import math
 import tomllib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -335,14 +336,17 @@ def ask(text: str, top: int = 5, bank: QuestionBank | None = None, n_questions: 
     return AskResult(text, tuple(findings), tuple(questions), tuple(codes))
 
 
-def evaluate(rows: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float | int]]:
+def evaluate(rows: list[dict[str, Any]] | None = None,
+             progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, float | int]]:
     """Top-1 / top-3 accuracy of the matcher on the labelled complaints, per split and overall.
 
     A row counts when the first (top-1) or any of the first three (top-3) causes is one of
-    the row's acceptable causes."""
+    the row's acceptable causes. `progress(done, total)` is called for each row."""
     rows = complaints() if rows is None else rows
     tally: dict[str, list[int]] = {}
-    for row in rows:
+    for done, row in enumerate(rows, 1):
+        if progress is not None:
+            progress(done, len(rows))
         causes = [f.cause for f in matcher().rank(row["text"], top=3)[0]]
         hit1 = bool(causes) and causes[0] in row["causes"]
         hit3 = any(c in row["causes"] for c in causes)
