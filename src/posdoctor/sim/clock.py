@@ -20,11 +20,13 @@ from datetime import UTC, date, datetime, timedelta, timezone
 __all__ = ["SimClock", "CST", "default_day"]
 
 CST = timezone(timedelta(hours=8), "CST")
+TICK_S = 1e-6
 
 
 def default_day() -> date:
-    """Yesterday (China time): a whole simulated day is then in the past."""
-    return (datetime.now(CST) - timedelta(days=1)).date()
+    """Today (China time): what the TMS stamps with the real time (policy changes made
+    through functions without a time argument) falls inside the simulated day."""
+    return datetime.now(CST).date()
 
 
 class SimClock:
@@ -41,7 +43,10 @@ class SimClock:
 
     # --- reading ------------------------------------------------------------------------
     def local(self) -> datetime:
-        """Now, in the terminals' local time (CST)."""
+        """Now, in the terminals' local time (CST). Every reading is 1 µs after the
+        previous one: two things never happen at the same instant (a terminal's log upload
+        sends the events after the newest it already sent)."""
+        self.offset += TICK_S
         return self.midnight + timedelta(seconds=self.offset)
 
     def utc(self) -> datetime:
