@@ -63,38 +63,41 @@ def test_merchant_lifecycle_commands_and_show(registered: Path) -> None:
     assert again.stderr == f"商户 {MID} 当前为已注销，不能改为正常 / merchant {MID} is closed: it cannot become active\n"
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (("merchant", "freeze", MID, "--reason", " "), "a reason is required (--reason)"),
-        (("merchant", "freeze", "12345", "--reason", "x"), "MID must be 15 digits"),
-        (("merchant", "add", "898100000000599", "--name", "x", "--mcc", "54"), "MCC must be 4 digits"),
-        (("merchant", "add", "898100000000599", "--name", "x", "--status", "frozen"), "status"),
-        (("merchant", "account", MID, "--number", "12ab", "--bank", "x"), "8 to 32 digits"),
-        (("merchant", "account-status", MID, "broken"), "status"),
-        (("terminal", "allow", TID, "--types", "sale,cashback"), "invalid transaction types: cashback"),
-        (("terminal", "disable", TID, "--reason", ""), "a reason is required"),
-        (("policy", "set", "min_app_version", "latest"), "version must look like"),
-        (("policy", "set", "speed", "1"), "unknown policy speed"),
-        (("params", "set", "99", "1"), "unknown parameter 99"),
-        (("params", "set", "12", "123"), "value is invalid"),
-        (("params", "set", "12", "30", "--mid", MID, "--tid", TID), "not both"),
-        (("operator", "add", TID, "1", "--password", "pass1234"), "2 to 4 digits"),
-        (("operator", "add", TID, "01", "--password", "x"), "4 to 12 letters or digits"),
-        (("payout", "why", "1"), "MID must be 15 digits"),
-    ],
-)
-def test_bad_input_exits_2_and_changes_nothing(registered: Path, args: tuple[str, ...], message: str) -> None:
+BAD_INPUT = [
+    (("merchant", "freeze", MID, "--reason", " "), "a reason is required (--reason)"),
+    (("merchant", "freeze", "12345", "--reason", "x"), "MID must be 15 digits"),
+    (("merchant", "add", "898100000000599", "--name", "x", "--mcc", "54"), "MCC must be 4 digits"),
+    (("merchant", "add", "898100000000599", "--name", "x", "--status", "frozen"), "status"),
+    (("merchant", "account", MID, "--number", "12ab", "--bank", "x"), "8 to 32 digits"),
+    (("merchant", "account-status", MID, "broken"), "status"),
+    (("terminal", "allow", TID, "--types", "sale,cashback"), "invalid transaction types: cashback"),
+    (("terminal", "disable", TID, "--reason", ""), "a reason is required"),
+    (("policy", "set", "min_app_version", "latest"), "version must look like"),
+    (("policy", "set", "speed", "1"), "unknown policy speed"),
+    (("params", "set", "99", "1"), "unknown parameter 99"),
+    (("params", "set", "12", "123"), "value is invalid"),
+    (("params", "set", "12", "30", "--mid", MID, "--tid", TID), "not both"),
+    (("operator", "add", TID, "1", "--password", "pass1234"), "2 to 4 digits"),
+    (("operator", "add", TID, "01", "--password", "x"), "4 to 12 letters or digits"),
+    (("payout", "why", "1"), "MID must be 15 digits"),
+]
+
+
+def test_bad_input_exits_2_and_changes_nothing(registered: Path) -> None:
     store = open_store(home=registered)
+
+    def snapshot() -> list[str]:
+        return [repr(x) for x in (store.last_host_change_id(), len(store.events(limit=1000)),
+                                  store.get_merchant(MID).status, store.list_operators(TID), store.policies(),
+                                  store.param_rows())]
+
     try:
-        before = (store.last_host_change_id(), len(store.events(limit=1000)), store.get_merchant(MID).status,
-                  store.list_operators(TID), store.policies(), store.param_rows())
-        result = run(*args)
-        assert result.exit_code == 2, result.output
-        assert message in result.stderr and " / " in result.stderr  # zh / en
-        after = (store.last_host_change_id(), len(store.events(limit=1000)), store.get_merchant(MID).status,
-                 store.list_operators(TID), store.policies(), store.param_rows())
-        assert [repr(x) for x in after] == [repr(x) for x in before]
+        before = snapshot()
+        for args, message in BAD_INPUT:
+            result = run(*args)
+            assert result.exit_code == 2, (args, result.output)
+            assert message in result.stderr and " / " in result.stderr, (args, result.stderr)  # zh / en
+            assert snapshot() == before, args
     finally:
         store.close()
 

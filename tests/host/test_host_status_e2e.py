@@ -89,6 +89,10 @@ class Live:
         return f"{refused[0]['step']}: {refused[0]['reason']}"
 
 
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+"""The freeze/payout flow runs on both backends; the other wire tests on SQLite only."""
+
+
 @pytest.fixture
 async def live(store: Store, db_url: str, home: Path, lmk: bytes) -> AsyncIterator[Live]:
     hsm = SoftHSM(lmk)
@@ -131,6 +135,7 @@ async def test_freeze_is_03_at_once_unfreeze_is_00_and_payouts_wait(live: Live) 
     assert [h["new"] for h in shown["history"]] == ["frozen", "active", "frozen", "active"]
 
 
+@SQLITE_ONLY
 async def test_disable_is_97_with_its_reason_and_enable_restores(live: Live) -> None:
     app = await live.ready()
     live.admin("terminal", "disable", TID, "--reason", "lost device")
@@ -145,6 +150,7 @@ async def test_disable_is_97_with_its_reason_and_enable_restores(live: Live) -> 
     assert (await app.sale(CARD, 100, PIN)).response_code == "00"
 
 
+@SQLITE_ONLY
 async def test_transaction_type_policies_answer_58(live: Live) -> None:
     app = await live.ready()
     sale = await app.sale(CARD, 500, PIN)
@@ -166,6 +172,7 @@ async def test_transaction_type_policies_answer_58(live: Live) -> None:
     assert (await app.void(sale.txn.stan)).response_code == "00"
 
 
+@SQLITE_ONLY
 async def test_min_app_version_refuses_sign_in_with_07(live: Live) -> None:
     app = await live.ready()
     assert live.store.get_terminal(TID).app_version == "010000"  # reported in sign-in field 62
@@ -184,6 +191,7 @@ async def test_min_app_version_refuses_sign_in_with_07(live: Live) -> None:
     assert live.refusal().endswith("app version 010200 (last reported) below minimum 1.3 (policy min_app_version)")
 
 
+@SQLITE_ONLY
 async def test_stale_parameters_are_asked_for_and_downloaded(live: Live) -> None:
     app = await live.ready()
     assert not (await app.echo()).follow_ups
@@ -202,6 +210,7 @@ async def test_stale_parameters_are_asked_for_and_downloaded(live: Live) -> None
     assert [f.operation for f in again.follow_ups] == ["param_download"] and app.state.params["18"] == "1"
 
 
+@SQLITE_ONLY
 async def test_device_checks_at_tmk_download_and_sign_in(live: Live) -> None:
     app = await live.ready()
     app.state.settings.signin_device_info = False
@@ -223,6 +232,7 @@ async def test_device_checks_at_tmk_download_and_sign_in(live: Live) -> None:
     assert live.refusal() == f"CheckDevice: device {SERIAL} is lost in the asset list"
 
 
+@SQLITE_ONLY
 async def test_feed_rows_from_other_writers_require_sign_in_and_set_pending(live: Live) -> None:
     app = await live.ready()
     live.store.notify_host("require_sign_in", tid=TID)
@@ -235,6 +245,7 @@ async def test_feed_rows_from_other_writers_require_sign_in_and_set_pending(live
     assert [f.operation for f in (await app.echo()).follow_ups] == ["param_download"]
 
 
+@SQLITE_ONLY
 async def test_status_upload_reports_the_app_version(live: Live) -> None:
     app = await live.ready()
     app.state.app_version = "010500"

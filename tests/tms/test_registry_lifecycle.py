@@ -45,28 +45,32 @@ def test_merchant_walks_its_lifecycle_with_history_events_and_feed(registered: S
     assert feed(store) == [("registry", None, MID, s) for s in ("active", "frozen", "active", "closed")]
 
 
-@pytest.mark.parametrize(
-    ("setup", "action", "message"),
-    [
-        ([], lambda s: reg.unfreeze_merchant(s, MID), "merchant 898100000000101 is pending: it cannot become active"),
-        ([], lambda s: reg.freeze_merchant(s, MID, "x"), "is pending: it cannot become frozen"),
-        (["active"], lambda s: reg.approve_merchant(s, MID), "is already active"),
-        (["closed"], lambda s: reg.unfreeze_merchant(s, MID), "is closed: it cannot become active"),
-        (["closed"], lambda s: reg.freeze_merchant(s, MID, "x"), "is closed: it cannot become frozen"),
-        (["active", "frozen"], lambda s: reg.freeze_merchant(s, MID, "again"), "is already frozen"),
-    ],
-)
-def test_illegal_merchant_transitions_change_nothing(registered: Store, setup: list[str], action, message: str) -> None:  # type: ignore[no-untyped-def]
-    for status in setup:
-        registered.change_merchant_status(MID, status, reason="setup")
-    before = (registered.get_merchant(MID).status, len(registered.status_history("merchant", MID)),
-              len(feed(registered)), len(registered.events(kind="status_change")))
-    with pytest.raises(InvalidTransition, match=message) as err:
-        action(registered)
-    assert err.value.zh and err.value.en
-    after = (registered.get_merchant(MID).status, len(registered.status_history("merchant", MID)),
-             len(feed(registered)), len(registered.events(kind="status_change")))
-    assert after == before
+ILLEGAL = [
+    ([], lambda s, m: reg.unfreeze_merchant(s, m), "is pending: it cannot become active"),
+    ([], lambda s, m: reg.freeze_merchant(s, m, "x"), "is pending: it cannot become frozen"),
+    (["active"], lambda s, m: reg.approve_merchant(s, m), "is already active"),
+    (["closed"], lambda s, m: reg.unfreeze_merchant(s, m), "is closed: it cannot become active"),
+    (["closed"], lambda s, m: reg.freeze_merchant(s, m, "x"), "is closed: it cannot become frozen"),
+    (["active", "frozen"], lambda s, m: reg.freeze_merchant(s, m, "again"), "is already frozen"),
+]
+
+
+def test_illegal_merchant_transitions_change_nothing(registered: Store) -> None:
+    for n, (setup, action, message) in enumerate(ILLEGAL):
+        mid = f"8981000000009{n:02d}"
+        registered.add_merchant(mid, "非法迁移", "pending")
+        for status in setup:
+            registered.change_merchant_status(mid, status, reason="setup")
+
+        def snapshot(mid: str = mid) -> tuple[object, ...]:
+            return (registered.get_merchant(mid).status, len(registered.status_history("merchant", mid)),
+                    registered.last_host_change_id(), len(registered.events(kind="status_change", limit=1000)))
+
+        before = snapshot()
+        with pytest.raises(InvalidTransition, match=f"merchant {mid} {message}") as err:
+            action(registered, mid)
+        assert err.value.zh and err.value.en
+        assert snapshot() == before, message
 
 
 def test_reason_is_required_to_freeze_or_disable(registered: Store) -> None:
