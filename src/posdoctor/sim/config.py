@@ -79,8 +79,6 @@ class SimConfig:
     were installed before and keep their keys and tables."""
     upgrade_share: float = 0.02
     """Share of the fleet in the day's upgrade campaign (pilot group), when the TMS has campaigns."""
-    http_share: float = 0.0
-    """Share of terminals reporting over the real TMS HTTP API instead of in-process."""
     day: date | None = None
     reset: bool = True
     """Start from an empty database (the simulation owns it)."""

@@ -148,7 +148,7 @@ def unstable_link(hit: Hit) -> None:
     if hasattr(device, "signal_dbm"):
         device.signal_dbm = -104 - hit.variant
         device.network = "4g"
-    add_sales_after(term, 10 * H, 3, gap_s=2400)
+    add_sales_after(term, 10 * H, 1, gap_s=2400)
     hit.note(loss=conditions.loss, delay_s=conditions.delay_s)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import inspect
+
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.host.config import HostConfig
 from posdoctor.host.provision import provision_card, provision_terminal
@@ -144,7 +146,8 @@ class World:
         elif config.reset:
             engine = make_engine(url)
             try:
-                downgrade(engine, "base")
+                if inspect(engine).has_table("alembic_version"):
+                    downgrade(engine, "base")  # the simulation owns this database
             finally:
                 engine.dispose()
         store = open_store(url, home)
