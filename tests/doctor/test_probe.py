@@ -244,6 +244,17 @@ async def test_cli_probe_json_and_recorded_event(host: Host, tmp_path: Path) -> 
     assert host.tmk.hex().upper() not in json.dumps(probes[0].detail).upper()
 
 
+async def test_cli_probe_reads_the_tmk_from_a_file(host: Host, tmp_path: Path) -> None:
+    key_file = tmp_path / "tmk.hex"
+    key_file.write_text(host.tmk.hex().upper() + "\n")
+    args = ["probe", "--host", "127.0.0.1", "--port", str(host.port), "--tid", TID, "--mid", MID,
+            "--tmk-file", str(key_file), "--json"]
+    code, output = await asyncio.to_thread(_run_cli, args)
+    assert code == 0 and json.loads(output)["steps"][-1]["step"] == "key_check"
+    both = await asyncio.to_thread(_run_cli, [*args, "--tmk", host.tmk.hex()])
+    assert both[0] == 2
+
+
 async def test_cli_probe_failure_exit_code_and_human_text(host: Host) -> None:
     args = ["probe", "--host", "127.0.0.1", "--port", str(host.port), "--tid", OTHER_TID, "--mid", MID,
             "--lang", "zh", "--timeout", "2"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -220,6 +221,8 @@ def probe_command(
     mid: Annotated[str | None, typer.Option("--mid", help="商户号(15位) / merchant ID")] = None,
     tmk: Annotated[str | None, typer.Option("--tmk", help="明文主密钥HEX, 仅用于校验 / clear TMK (hex) to check "
                                                           "the working keys; never shown")] = None,
+    tmk_file: Annotated[Path | None, typer.Option("--tmk-file", help="从文件读主密钥HEX(不留在命令历史) / read the "
+                                                                     "TMK hex from a file (keeps it out of shell history)")] = None,
     tpdu: Annotated[str, typer.Option("--tpdu", help="TPDU(10位HEX) / TPDU, 10 hex digits")] = "6000030000",
     no_header: Annotated[bool, typer.Option("--no-header", help="不带6字节报文头 / no 6-byte header")] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=120, help="每步超时(秒) / per-step timeout")] = 5.0,
@@ -233,6 +236,13 @@ def probe_command(
     from posdoctor.doctor.probe import SIGNIN_MODES, ProbeConfig, probe
 
     _check_lang(lang, as_json)
+    if tmk_file is not None:
+        if tmk is not None:
+            raise _invalid("--tmk 与 --tmk-file 只能二选一", "give --tmk or --tmk-file, not both", as_json)
+        try:
+            tmk = tmk_file.read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            raise _invalid(f"无法读取 {tmk_file}", f"cannot read {tmk_file}", as_json) from None
     if mode not in SIGNIN_MODES:
         raise _invalid(f"签到方式必须是 {'/'.join(SIGNIN_MODES)}", f"--mode must be one of {', '.join(SIGNIN_MODES)}",
                        as_json)
