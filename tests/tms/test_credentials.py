@@ -69,3 +69,13 @@ def test_other_device_serial_is_refused(registered):
 def test_unknown_terminal_gets_no_credential(registered):
     with pytest.raises(NotFound):
         issue_credential(registered, "10009999")
+
+
+def test_credential_does_not_follow_the_terminal_to_another_device(registered):
+    token = issue_credential(registered, TID)
+    registered.add_device("SN0000002", "P1")
+    registered.update_terminal(TID, serial="SN0000002")
+    with pytest.raises(CredentialError) as refused:
+        authenticate(registered, token)
+    assert (refused.value.code, refused.value.status) == ("serial_mismatch", 403)
+    assert authenticate(registered, issue_credential(registered, TID)) == (TID, "SN0000002")

@@ -13,7 +13,8 @@ import hmac
 import secrets
 from datetime import datetime
 
-from posdoctor.store import Store
+from posdoctor.store import NotFound, Store
+from posdoctor.store.models import Terminal
 
 TOKEN_PREFIX = "pdt_"
 
@@ -66,7 +67,9 @@ def revoke_credential(store: Store, tid: str, now: datetime | None = None) -> in
 
 def authenticate(store: Store, token: str, serial: str | None = None) -> tuple[str, str]:
     """``(tid, serial)`` of a valid credential, else :class:`CredentialError`. When the
-    device presents a ``serial``, it must be the one the credential is bound to."""
+    device presents a ``serial``, it must be the one the credential is bound to; and the
+    terminal must still be registered on that device (a credential does not follow the
+    terminal to another device: re-issue it)."""
     if not token or not token.startswith(TOKEN_PREFIX):
         raise unknown_credential()
     row = store.find_credential(hash_token(token))
@@ -76,4 +79,16 @@ def authenticate(store: Store, token: str, serial: str | None = None) -> tuple[s
         raise revoked_credential(row.tid)
     if serial is not None and not hmac.compare_digest(serial.encode(), row.serial.encode()):
         raise serial_mismatch(row.tid, serial)
+    terminal = _find_terminal(store, row.tid)
+    if terminal is None:
+        raise revoked_credential(row.tid)
+    if terminal.serial != row.serial:  # the terminal was moved to another device since
+        raise serial_mismatch(row.tid, row.serial)
     return row.tid, row.serial
+
+
+def _find_terminal(store: Store, tid: str) -> Terminal | None:
+    try:
+        return store.get_terminal(tid)
+    except NotFound:
+        return None
