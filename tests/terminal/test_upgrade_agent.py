@@ -188,3 +188,32 @@ async def test_tms_down_is_an_event_and_reports_are_sent_later(scripted, tmp_pat
     agent = agent_for(app, tms, tmp_path)
     assert (await agent.poll()).status == "error"
     assert "tms.unreachable" in codes(app) and app.state.counters["tms_unreachable"] == 1
+
+
+async def test_a_withdrawn_offer_drops_the_download_in_progress(scripted, tmp_path: Path) -> None:
+    host = await scripted()
+    app = make_terminal(tmp_path, host.port)
+    tms = ShelfTms(package(size=20000), fail_downloads=1, fail_after_bytes=8192)
+    agent = agent_for(app, tms, tmp_path, chunk_size=4096)
+    assert (await agent.poll()).status == "retry"
+    tms.down = True  # offline: the job on storage goes on (and fails again here)
+    assert (await agent.poll()).status == "retry"
+    tms.down = False
+    tms.withdrawn = True  # the campaign was halted
+    assert (await agent.poll()).status == "idle"
+    assert "upgrade.withdrawn" in codes(app) and app.state.app_version == OLD
+    assert not (slots_dir(tmp_path, app.state.tid) / "download.part").exists()
+    served = len(tms.ranges)
+    tms.withdrawn = False  # resumed: a new job from the first byte
+    assert (await agent.poll()).status == "upgraded"
+    assert tms.ranges[served][0] == 0
+
+
+async def test_a_package_whose_manifest_names_another_version_is_refused(scripted, tmp_path: Path) -> None:
+    host = await scripted()
+    app = make_terminal(tmp_path, host.port)
+    tms = ShelfTms(package())
+    tms.version = "010200"  # the offer says 010200, the signed file installs 010100
+    result = await agent_for(app, tms, tmp_path).poll()
+    assert (result.status, result.reason) == ("failed", "manifest:version_mismatch")
+    assert app.state.app_version == OLD

@@ -50,6 +50,7 @@ class ShelfTms:
     fail_downloads: int = 0
     fail_after_bytes: int | None = None
     rollback: bool = False
+    withdrawn: bool = False
     delay_s: float = 0.0
     reports: list[dict[str, Any]] = field(default_factory=list)
     ranges: list[tuple[int, int]] = field(default_factory=list)
@@ -81,7 +82,7 @@ class ShelfTms:
         self._check_up()
         if self.rollback:
             return {"action": "rollback", "campaign": self.campaign}
-        return None if version == self.version else self.offer()
+        return None if version == self.version or self.withdrawn else self.offer()
 
     async def download(self, package: dict[str, Any], start: int, end: int) -> bytes:
         self._check_up()

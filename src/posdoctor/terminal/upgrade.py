@@ -112,7 +112,7 @@ class UpgradeAgent:
 
     # --- reporting ---------------------------------------------------------------------------
     async def report(self, job: UpgradeJob | None, step: str, ok: bool, reason: str | None = None, *,
-                     campaign: str | None = None, from_version: str | None = None,
+                     campaign: int | str | None = None, from_version: str | None = None,
                      to_version: str | None = None) -> None:
         body = {"campaign": job.campaign if job else campaign, "step": step, "ok": ok,
                 "from_version": job.from_version if job else from_version,
@@ -139,13 +139,20 @@ class UpgradeAgent:
             self.power_on()
         await self.flush_reports()
         record = self.record()
-        if record.job is not None:
-            return await self.resume(record, record.job)
+        job = record.job
+        if job is not None and job.phase != "download":
+            return await self.resume(record, job)
         try:
             offer = await self.client.check_upgrade(self.state.app_version, self.device.model)
         except TmsError as exc:
             self.events.record("comm", exc.message, operation="upgrade_check", reason=exc.reason)
+            if job is not None:  # offline: the download in progress goes on
+                return await self.resume(record, job)
             return PollResult("error", "check", exc.code)
+        if job is not None:
+            if _offers(offer, job):
+                return await self.resume(record, job)
+            self.withdraw(record, job)  # the campaign was halted, cancelled or changed
         if not offer:
             return PollResult("idle")
         if offer.get("action") == "rollback":
@@ -164,6 +171,13 @@ class UpgradeAgent:
         record.job = job
         self.save_record(record)
         return await self.resume(record, job)
+
+    def withdraw(self, record: UpgradeRecord, job: UpgradeJob) -> None:
+        """Drop a job not installed yet whose offer the TMS no longer makes."""
+        self.discard_download()
+        record.job = None
+        self.save_record(record)
+        self.note(UPGRADE_MESSAGES.WITHDRAWN, version=job.to_version, campaign=job.campaign)
 
     async def postponed(self, job: UpgradeJob) -> PollResult | None:
         """Outside the window, before ``not_before``, or the settlement failed: postpone."""
@@ -273,6 +287,9 @@ class UpgradeAgent:
                 manifest = read_manifest(data)
             except ManifestError as exc:
                 error = f"manifest:{exc.reason}"
+            else:
+                if str(manifest.get("version")) != job.to_version:
+                    error = "manifest:version_mismatch"
         if error is not None:
             return await self.verification_failed(record, job, error)
         await self.report(job, "verify", True)
@@ -411,3 +428,12 @@ class UpgradeAgent:
         await self.report(None, "rollback", True, "ordered", campaign=offer.get("campaign"),
                           from_version=current, to_version=self.state.app_version)
         return PollResult("rolled_back", "rollback", "ordered", self.state.app_version)
+
+
+def _offers(offer: dict[str, Any] | None, job: UpgradeJob) -> bool:
+    """The TMS still offers the job's package in the job's campaign."""
+    if not offer or offer.get("action", "upgrade") != "upgrade":
+        return False
+    package = offer.get("package") or {}
+    return package.get("version") == job.to_version and offer.get("campaign") == job.campaign \
+        and package.get("sha256") == job.package.get("sha256")

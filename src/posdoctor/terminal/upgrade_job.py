@@ -45,6 +45,7 @@ class UPGRADE_MESSAGES:
     BOOT_FALLBACK = Message("upgrade.boot_fallback", "启动分区异常,已从备用分区启动",
                             "The boot slot failed: started from the other slot")
     RESET = Message("upgrade.reset", "升级重置了终端数据", "The upgrade reset terminal data")
+    WITHDRAWN = Message("upgrade.withdrawn", "平台已撤回升级,未安装", "The TMS withdrew the upgrade: not installed")
 
 
 class UpgradeJob(BaseModel):
