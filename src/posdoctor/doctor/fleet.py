@@ -77,6 +77,7 @@ class FleetContext:
     answered_ok: set[str] = field(default_factory=set)
     journal_marks: list[tuple[str, datetime, str]] = field(default_factory=list)
     common_apps: set[str] = field(default_factory=set)
+    host_busy: list[Span] = field(default_factory=list)
     newest_beat: datetime | None = None
 
     @property
@@ -91,6 +92,9 @@ class FleetContext:
 
     def power_at(self, at: datetime, tid: str) -> Span | None:
         return next((s for s in self.site_power if s.covers(at) and tid in s.tids), None)
+
+    def failing_terminals(self) -> set[str]:
+        return set(self.failing_by_tid)
 
     def others_succeeding(self, tid: str) -> int:
         return len(self.answered_ok - {tid})
@@ -131,8 +135,11 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
         _note_merchant_suspects(conn, ctx, events)
     _note_event_suspects(ctx, events)
     ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
-    ctx.outages = _spans(ctx, _unreachable_marks(ctx, events), "host unreachable")
-    ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts")
+    marks = _unreachable_marks(ctx, events)
+    ctx.outages = _spans(ctx, marks, "host unreachable") or _fleet_wide(ctx, marks)
+    ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts", share=0.2)
+    ctx.host_busy = _host_turned_away(events)
+    ctx.overloads += ctx.host_busy
     _find_site_power(ctx, events)
     _find_defective_versions(ctx, events)
     return ctx
@@ -233,7 +240,7 @@ def _note_silent(ctx: FleetContext) -> None:
     newest = max(b.at for b in ctx.latest_beat.values())
     ctx.newest_beat = newest
     for tid, beat in ctx.latest_beat.items():
-        if newest - beat.at > timedelta(minutes=30):
+        if newest - beat.at > timedelta(hours=3):
             ctx.suspect_tids.add(tid)
 
 
@@ -289,20 +296,43 @@ def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tu
     return marks
 
 
+def _fleet_wide(ctx: FleetContext, marks: list[tuple[str, datetime]]) -> list[Span]:
+    """Most of the fleet could not reach the host at some point (terminal clocks disagree,
+    so no common bucket): one span over the whole window."""
+    tids = frozenset(tid for tid, _at in marks)
+    if len(tids) >= max(3, 0.3 * ctx.size):
+        start = min(at for _tid, at in marks)
+        return [Span(start, ctx.until, tids, "host unreachable (fleet-wide)")]
+    return []
+
+
 def _slow_marks(events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
     return [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code in SLOW_CODES]
 
 
-def _threshold(ctx: FleetContext) -> int:
-    return max(3, int(0.1 * ctx.size))
+TURNED_AWAY = ("connection_refused",)
 
 
-def _spans(ctx: FleetContext, marks: list[tuple[str, datetime]], what: str) -> list[Span]:
+def _host_turned_away(events: Iterable[EventRow]) -> list[Span]:
+    """Buckets in which the host itself turned connections away (at capacity)."""
+    by_bucket: dict[int, int] = defaultdict(int)
+    for e in events:
+        if e.source == "host" and e.kind in TURNED_AWAY:
+            by_bucket[_bucket_of(e.at)] += 1
+    return [Span(_bucket_time(b - 1), _bucket_time(b + 2), frozenset(), f"host turned away {n} connections")
+            for b, n in sorted(by_bucket.items()) if n >= 3]
+
+
+def _threshold(ctx: FleetContext, share: float = 0.1) -> int:
+    return max(3, int(share * ctx.size))
+
+
+def _spans(ctx: FleetContext, marks: list[tuple[str, datetime]], what: str, share: float = 0.1) -> list[Span]:
     """Runs of buckets in which at least a tenth of the fleet (and 3) showed the mark."""
     by_bucket: dict[int, set[str]] = defaultdict(set)
     for tid, at in marks:
         by_bucket[_bucket_of(at)].add(tid)
-    hot = sorted(b for b, tids in by_bucket.items() if len(tids | by_bucket.get(b - 1, set())) >= _threshold(ctx))
+    hot = sorted(b for b, tids in by_bucket.items() if len(tids | by_bucket.get(b - 1, set())) >= _threshold(ctx, share))
     spans: list[Span] = []
     for b in hot:
         tids = frozenset(by_bucket[b])
@@ -343,22 +373,38 @@ def _find_site_power(ctx: FleetContext, events: Iterable[EventRow]) -> None:
             ctx.site_power.append(Span(start, start + timedelta(seconds=BUCKET_S * 9), frozenset(members), site))
 
 
+INSTALL_STEPS = ("install", "reboot", "self_check", "sign_in", "commit")
+
+
 def _find_defective_versions(ctx: FleetContext, events: Iterable[EventRow]) -> None:
-    """A version whose terminals fail far more often than the others since its roll-out."""
+    """A version that fails on most terminals that install it (across models), far more
+    often than the terminals that stay on their version."""
+    tried: dict[str, set[str]] = defaultdict(set)
+    failed: dict[str, set[str]] = defaultdict(set)
     for e in events:
-        if e.kind == "upgrade_report" and e.code == "commit" and e.detail.get("ok", True):
-            stats = ctx.versions.setdefault(str(e.detail.get("to_version")), VersionStats(str(e.detail.get("to_version"))))
-            stats.rollout = e.at if stats.rollout is None else min(stats.rollout, e.at)
-    failing = set(ctx.failing_by_tid) | {e.tid for e in events if e.tid and e.source == "terminal"
-                                         and e.kind == "terminal_event"
-                                         and not str(e.code).startswith("device.")}
-    for stats in ctx.versions.values():
-        stats.failing = stats.terminals & failing
+        if e.kind != "upgrade_report" or not e.tid:
+            continue
+        version = str(e.detail.get("to_version") or "")
+        if not version:
+            continue
+        tried[version].add(e.tid)
+        stats = ctx.versions.setdefault(version, VersionStats(version))
+        stats.rollout = e.at if stats.rollout is None else min(stats.rollout, e.at)
+        ok = bool(e.detail.get("ok", True))
+        if (e.code in INSTALL_STEPS and not ok) or e.code == "rollback":
+            failed[version].add(e.tid)
+    failing_now = set(ctx.failing_by_tid) | {e.tid for e in events if e.tid and e.source == "terminal"
+                                             and e.kind == "terminal_event" and not str(e.code).startswith("upgrade.")}
+    for version, stats in ctx.versions.items():
+        running = set(stats.terminals)  # newest heartbeat on this version
+        stats.terminals = running | tried.get(version, set())
+        stats.failing = failed.get(version, set())
+        if stats.rollout is not None:
+            stats.failing |= (running & tried.get(version, set())) & failing_now
     for version, stats in ctx.versions.items():
         if stats.rollout is None or len(stats.failing) < 2:
             continue
-        others = [s for v, s in ctx.versions.items() if v != version]
-        other_terms = sum(len(s.terminals) for s in others)
-        other_rate = sum(len(s.failing) for s in others) / other_terms if other_terms else 0.0
-        if stats.rate >= 0.3 and stats.rate >= 3 * other_rate + 0.05:
+        others = set(ctx.latest_beat) - stats.terminals
+        other_rate = len(others & failing_now) / len(others) if others else 0.0
+        if stats.rate >= 0.5 and stats.rate >= 3 * other_rate + 0.05:
             ctx.defective_versions[version] = stats

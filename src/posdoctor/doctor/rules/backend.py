@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
 from posdoctor.doctor.records import Finding
@@ -10,19 +12,28 @@ from posdoctor.doctor.rules.base import FINANCIAL_ROUTES, event_line, finding, j
 UNREACHABLE = ("comm.connect_failed", "comm.connect_timeout", "host.rc.96", "comm.receive_failed")
 
 
+RESTART_EFFECT = timedelta(hours=3)
+
+
 @rule("backend.host_down")
 def host_down(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     events = [e for e in ev.terminal_events(*UNREACHABLE) if fleet.outage_at(e.at)]
     rows = [r for r in ev.answers("96") if fleet.outage_at(r.at)]
-    if not events and not rows:
+    after = [r for r in ev.answers("77") if any(s.start <= r.at <= s.end + RESTART_EFFECT for s in fleet.outages)]
+    if not events and not rows and not after:
         return []
-    at = (events or rows)[0].at
-    span = fleet.outage_at(at)
+    span = fleet.outage_at((events or rows)[0].at) if (events or rows) else \
+        next(s for s in fleet.outages if s.start <= after[0].at <= s.end + RESTART_EFFECT)
     lines = [journal_line(r) for r in rows] + [event_line(e) for e in events]
     lines.append(note(span.start, f"{len(span.tids)} terminals found the host refusing or answering 96 between "  # type: ignore[union-attr]
                                   f"{span.start:%H:%M} and {span.end:%H:%M}",  # type: ignore[union-attr]
                       f"{span.start:%H:%M}至{span.end:%H:%M}共{len(span.tids)}台终端连接被拒或收到96"))  # type: ignore[union-attr]
-    return [finding("backend.host_down", 0.92, lines, signals={"comm.connect", "rc.96", "comm.receive"},
+    if after:
+        lines += [journal_line(r) for r in after[:2]]
+        lines.append(note(after[0].at, "sign-in required after the host came back: its sessions were lost",
+                          "主机恢复后需重新签到: 会话随主机重启丢失"))
+    confidence = 0.92 if events or rows else 0.82
+    return [finding("backend.host_down", confidence, lines, signals={"comm.connect", "rc.96", "comm.receive", "rc.77"},
                     specificity=0.7)]
 
 

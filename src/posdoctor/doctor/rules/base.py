@@ -44,7 +44,7 @@ def covered_causes() -> set[str]:
 def finding(cause: str, confidence: float, lines: Iterable[Line], *, signals: Iterable[str] = (),
             specificity: float = 0.5, collect: Sequence[Line] = ()) -> Finding:
     entry = get_cause(cause)
-    evidence = list(lines)
+    evidence = _collapse(lines)
     if len(evidence) > MAX_LINES:
         extra = len(evidence) - (MAX_LINES - 1)
         evidence = evidence[:MAX_LINES - 1] + [line(None, f"... and {extra} more like these",
@@ -62,6 +62,24 @@ def is_failure(e: EventRow) -> bool:
 
 def failure_events(ev: TerminalEvidence) -> list[EventRow]:
     return [e for e in ev.events if is_failure(e)]
+
+
+def _collapse(lines: Iterable[Line]) -> list[Line]:
+    """Repeated identical lines become one, with how many times and the first time."""
+    order: list[tuple[str, str]] = []
+    first: dict[tuple[str, str], Line] = {}
+    count: dict[tuple[str, str], int] = {}
+    for ln in lines:
+        key = (ln.en, ln.zh)
+        if key not in first:
+            order.append(key)
+            first[key] = ln
+        count[key] = count.get(key, 0) + 1
+    out = []
+    for key in order:
+        ln, n = first[key], count[key]
+        out.append(ln if n == 1 else line(ln.at, f"{ln.en} (x{n}, first shown)", f"{ln.zh}(共{n}次, 显示首次)"))
+    return out
 
 
 # --- evidence lines --------------------------------------------------------------------

@@ -55,7 +55,8 @@ def power(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
             lines.append(beat_line(beat, f"on battery at {pct}%", f"电池供电, 电量{pct}%"))
         if isinstance(volts, (int, float)) and 0 < volts < LOW_VOLTAGE:
             lines.append(beat_line(beat, f"supply voltage low ({volts} V)", f"供电电压低({volts} V)"))
-    reboots = ev.counter_rise("reboot")
+    planned = [e for e in ev.of("tms", "upgrade_report") if e.code in ("reboot", "rollback")]
+    reboots = ev.counter_rise("reboot") - len(planned)  # an upgrade's reboots are not power trouble
     if reboots >= 2:
         lines.append(note(None, f"{reboots} unexpected reboots", f"{reboots}次意外重启"))
     site = next((s for s in fleet.site_power if ev.tid in s.tids), None)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
 from posdoctor.doctor.records import Finding
-from posdoctor.doctor.rules.base import beat_line, comm_of, event_line, finding, note, outside_fleet, rule
+from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, outside_fleet, rule
 
 WEAK_SIGNAL_DBM = -100
+SILENT_S = 3 * 3600
+"""A terminal whose heartbeats stopped this long before the fleet's newest one is silent."""
 FLAKY_CODES = ("comm.receive_failed", "comm.receive_error", "comm.connect_timeout", "comm.connect_failed",
                "comm.link_down")
 
@@ -18,7 +20,7 @@ def offline(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     beat = ev.last_heartbeat()
     network_none = beat is not None and str(beat.detail.get("network") or "").lower() in ("none", "down", "offline")
     newest = fleet.newest_beat
-    silent = beat is not None and newest is not None and (newest - beat.at).total_seconds() > 1800
+    silent = beat is not None and newest is not None and (newest - beat.at).total_seconds() > SILENT_S
     if not down and not network_none and not silent:
         return []
     if silent and fleet.power_at(beat.at, ev.tid) is not None:  # type: ignore[union-attr]
@@ -95,18 +97,20 @@ def unstable(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
 
 @rule("net.host_overloaded")
 def host_overloaded(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    slow = [e for e in ev.terminal_events("comm.receive_failed", "comm.connect_timeout") if fleet.overload_at(e.at)]
+    timeouts = ev.terminal_events("comm.receive_failed", "comm.connect_timeout", "comm.connect_failed")
     beat = ev.last_heartbeat()
-    if not slow or (beat is not None and beat.detail.get("app_version") in fleet.defective_versions):
-        return []  # a defective version explains its own terminals' timeouts
-    span = fleet.overload_at(slow[0].at)
-    lines = [event_line(e) for e in slow]
-    lines.append(note(span.start, f"{len(span.tids)} terminals had slow answers or receive timeouts between "  # type: ignore[union-attr]
-                                  f"{span.start:%H:%M} and {span.end:%H:%M}",  # type: ignore[union-attr]
-                      f"{span.start:%H:%M}至{span.end:%H:%M}共{len(span.tids)}台终端应答慢或接收超时"))  # type: ignore[union-attr]
-    return [finding("net.host_overloaded", 0.88, lines, signals={"comm.receive", "comm.connect"}, specificity=0.7)]
-
-
-def _endpoint_text(ev: TerminalEvidence) -> str:
-    comm = comm_of(ev.last_heartbeat())
-    return f"{comm.get('host')}:{comm.get('port')}"
+    if not timeouts or not fleet.overloads or (beat is not None and
+                                               beat.detail.get("app_version") in fleet.defective_versions):
+        return []  # no overload seen, or a defective version explains its own terminals' timeouts
+    inside = [e for e in timeouts if fleet.overload_at(e.at)]
+    host_closed = [e for e in timeouts if e.detail.get("reason") == "closed"]
+    if not inside and not (host_closed and fleet.host_busy):
+        return []
+    span = fleet.overload_at(inside[0].at) if inside else fleet.host_busy[0]
+    lines = [event_line(e) for e in (inside or host_closed)]
+    who = f"{len(span.tids)} terminals had slow answers or receive timeouts" if span.tids else span.what
+    who_zh = f"{len(span.tids)}台终端应答慢或接收超时" if span.tids else "主机连接数已满, 拒绝新连接"
+    lines.append(note(span.start, f"{who} between {span.start:%H:%M} and {span.end:%H:%M}",
+                      f"{span.start:%H:%M}至{span.end:%H:%M}{who_zh}"))
+    confidence = 0.9 if inside else 0.72
+    return [finding("net.host_overloaded", confidence, lines, signals={"comm.receive", "comm.connect"}, specificity=0.7)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
 from posdoctor.doctor.records import Finding
-from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, rule
+from posdoctor.doctor.rules.base import beat_line, event_line, failure_events, finding, note, rule
 
 BT_CODES = ("bt.pairing_failed", "device.bluetooth", "bluetooth.pairing_failed", "mpos.pairing_failed")
 
@@ -26,6 +26,10 @@ def not_signed_in(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         return []
     signed = ev.last_approved_sign_in()
     lines = [event_line(e) for e in events]
+    tried = [e for e in failure_events(ev) if e.operation == "sign_in"] + \
+        [r for r in ev.sign_ins() if r.rc not in (None, "00")]
+    if tried:  # the merchant did try to sign in: why that failed is the cause
+        return [finding("op.not_signed_in", 0.35, lines, signals={"local.signin"}, specificity=0.3)]
     if signed is None:
         lines.append(note(None, "no approved sign-in from this terminal in the window", "时间窗内该终端没有成功签到"))
     elif signed.at > events[-1].at:

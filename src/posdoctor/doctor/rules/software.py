@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from posdoctor.doctor.evidence import TerminalEvidence
-from posdoctor.doctor.fleet import FleetContext
+from posdoctor.doctor.fleet import FleetContext, VersionStats
 from posdoctor.doctor.records import EventRow, Finding, Line
 from posdoctor.doctor.rules.base import (
     after,
@@ -58,29 +58,43 @@ def incompatible_model(ev: TerminalEvidence, fleet: FleetContext) -> list[Findin
     return [finding("upgrade.incompatible_model", 0.92, lines, signals={"upgrade"}, specificity=0.9)]
 
 
+def _defective_for(ev: TerminalEvidence, fleet: FleetContext) -> tuple[str, VersionStats] | None:
+    """The defective version this terminal installed (or runs), if any."""
+    versions = [str(e.detail.get("to_version")) for e in ev.of("tms", "upgrade_report")]
+    beat = ev.last_heartbeat()
+    if beat is not None:
+        versions.append(str(beat.detail.get("app_version")))
+    for version in reversed(versions):
+        stats = fleet.defective_versions.get(version)
+        if stats is not None and ev.tid in stats.terminals:
+            return version, stats
+    return None
+
+
 @rule("upgrade.firmware_defect")
 def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    beat = ev.last_heartbeat()
-    version = str(beat.detail.get("app_version")) if beat else None
-    stats = fleet.defective_versions.get(version or "")
-    if stats is None:
+    found = _defective_for(ev, fleet)
+    if found is None:
         return []
+    version, stats = found
     since = stats.rollout
+    failed_reports = [e for e in _reports(ev, ok=False) if str(e.detail.get("to_version")) == version]
+    failed_reports += [e for e in _reports(ev, "rollback") if str(e.detail.get("to_version")) == version]
     failures = [r for r in ev.failures() if since is None or r.at >= since]
     failed_events = [e for e in failure_events(ev) if (since is None or e.at >= since)
                      and not str(e.code).startswith("device.")]
-    failed_reports = _reports(ev, ok=False)
-    if not failures and not failed_events and not failed_reports:
+    if ev.tid not in stats.failing and not failed_reports:
         return []
-    others = {v: s for v, s in fleet.versions.items() if v != version}
-    old_total = sum(len(s.terminals) for s in others.values())
-    old_rate = sum(len(s.failing) for s in others.values()) / old_total if old_total else 0.0
-    lines: list[Line] = [note(since, f"version {version} rolled out; since then {len(stats.failing)} of "
-                                     f"{len(stats.terminals)} terminals on it fail ({stats.rate:.0%}) against "
-                                     f"{old_rate:.0%} on other versions",
-                              f"版本{version}发布后, 该版本{len(stats.terminals)}台终端中{len(stats.failing)}台故障"
-                              f"({stats.rate:.0%}), 其他版本为{old_rate:.0%}")]
-    lines += [journal_line(r) for r in failures[:2]] + [event_line(e) for e in (failed_events + failed_reports)[:3]]
+    others = set(fleet.latest_beat) - stats.terminals
+    old_rate = len(others & fleet.failing_terminals()) / len(others) if others else 0.0
+    lines: list[Line] = [note(since, f"version {version} rolled out; {len(stats.failing)} of {len(stats.terminals)} "
+                                     f"terminals that installed it failed ({stats.rate:.0%}) against {old_rate:.0%} "
+                                     "of the others",
+                              f"版本{version}发布后, 安装该版本的{len(stats.terminals)}台终端中{len(stats.failing)}台故障"
+                              f"({stats.rate:.0%}), 其他终端为{old_rate:.0%}")]
+    lines += [event_line(e) for e in failed_reports[:3]] + [journal_line(r) for r in failures[:2]]
+    lines += [event_line(e) for e in failed_events[:2]]
+    lines += [event_line(e) for e in ev.tms("campaign_state", "halted")[-1:]]
     confidence = 0.94 if len(stats.failing) >= 3 else 0.88
     return [finding("upgrade.firmware_defect", confidence, lines, signals={"upgrade", "fleet.version"},
                     specificity=0.75)]
@@ -183,26 +197,42 @@ def _version_key(text: str) -> tuple:
 
 @rule("upgrade.not_applied")
 def not_applied(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
+    """Offered an upgrade (postponed, or started and never finished), still on the old version."""
     postponed = _reports(ev, "postpone")
-    started = ev.of("tms", "upgrade_report")
-    committed = _reports(ev, "commit", ok=True)
-    if committed or (len(postponed) < 2 and not (started and not committed and ev.tms("upgrade_assigned"))):
+    reports = ev.of("tms", "upgrade_report")
+    if not reports or _reports(ev, "commit", ok=True) or _reports(ev, ok=False) or _reports(ev, "rollback"):
         return []
-    lines = [event_line(e) for e in postponed] + [event_line(e) for e in ev.tms("upgrade_assigned")]
     beat = ev.last_heartbeat()
+    current = str(beat.detail.get("app_version")) if beat else None
+    target = str(reports[-1].detail.get("to_version") or "")
+    if current is not None and current == target:
+        return []
+    if not postponed and reports[-1].code not in ("check", "download"):
+        return []
+    lines = [event_line(e) for e in (postponed or reports[-1:])]
     if beat:
-        lines.append(beat_line(beat, f"still on version {beat.detail.get('app_version')}",
-                               f"仍为旧版本{beat.detail.get('app_version')}"))
-    return [finding("upgrade.not_applied", min(0.88, 0.6 + 0.08 * len(postponed)), lines, signals={"upgrade"},
-                    specificity=0.75)]
+        lines.append(beat_line(beat, f"still on version {current}, the campaign offers {target}",
+                               f"仍为旧版本{current}, 升级活动要求{target}"))
+    confidence = min(0.88, 0.75 + 0.05 * max(len(postponed) - 1, 0))
+    return [finding("upgrade.not_applied", confidence, lines, signals={"upgrade"}, specificity=0.75)]
+
+
+def _app_name(entry: str) -> str:
+    return str(entry).split(":", 1)[0]
 
 
 def _apps(beat: EventRow | None) -> set[str]:
-    return set(beat.detail.get("installed_apps") or []) if beat else set()
+    return {_app_name(a) for a in (beat.detail.get("installed_apps") or [])} if beat else set()
 
 
-def _allowed_apps(fleet: FleetContext) -> set[str]:
-    return fleet.common_apps
+def _allowed_apps(ev: TerminalEvidence, fleet: FleetContext) -> set[str] | None:
+    """The allowed-apps policy in force (names), else what most of the fleet runs."""
+    for change in reversed(ev.tms("policy_change")):
+        if change.code == "allowed_apps" and isinstance(change.detail.get("new"), list):
+            return {_app_name(a) for a in change.detail["new"]}
+    if len(fleet.latest_beat) < 3:
+        return None
+    return {_app_name(a) for a in fleet.common_apps}
 
 
 @rule("sw.app_conflict", "sw.crash", "sw.unauthorized_app")
@@ -214,7 +244,8 @@ def apps_and_crashes(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]
     crashes = ev.counter_rise("crash") + ev.counter_rise("watchdog")
     busy = ev.terminal_events("device.busy", "sw.device_busy", prefix="sw.")
     new_apps = sorted(_apps(last) - _apps(first))
-    foreign = sorted(_apps(last) - _allowed_apps(fleet)) if len(fleet.latest_beat) >= 3 else []
+    allowed = _allowed_apps(ev, fleet)
+    foreign = sorted(_apps(last) - allowed) if allowed is not None else []
     blocked = ev.terminal_events("security.unauthorized_app", "sw.unauthorized_app", prefix="security.")
     out: list[Finding] = []
     crash_lines = [beat_line(last, f"crash/watchdog counters rose by {crashes}", f"崩溃/看门狗计数增加{crashes}")] \
