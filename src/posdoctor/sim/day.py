@@ -54,6 +54,7 @@ class Day:
         for term in self.world.terminals:
             self.push_terminal(term.index)
         self.running = 0
+        self.world.clock.jump(self.world.clock.offset)  # pacing (with a speed) starts now
         workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
         try:
             await asyncio.gather(*workers)
