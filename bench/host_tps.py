@@ -214,8 +214,8 @@ def wait_listening(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
-def provision(home: Path, count: int) -> list[tuple[str, str]]:
-    store = open_store(home=home)
+def provision(home: Path, count: int, db: str | None = None) -> list[tuple[str, str]]:
+    store = open_store(db, home=home)
     hsm = SoftHSM(load_lmk(home))
     store.add_merchant(MID, "bench merchant")
     provision_card(store, hsm, PAN, PIN, balance=10**12)
@@ -233,9 +233,11 @@ def run(args: argparse.Namespace) -> dict:
         home = Path(tmp)
         env = dict(os.environ, POSDOCTOR_HOME=str(home))
         os.environ["POSDOCTOR_HOME"] = str(home)
-        terminals = provision(home, args.connections)
+        terminals = provision(home, args.connections, args.db)
         port, floor_port = free_port(), free_port()
-        serve_args = [sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", str(port)]
+        serve_args = [sys.executable, "-m", "posdoctor.cli.main", "serve", "--no-tms", "--port", str(port)]
+        if args.db:
+            serve_args += ["--db", args.db]
         if args.short:
             serve_args.append("--short")
         if args.profile:  # sample the host process (all threads) with py-spy
@@ -270,6 +272,8 @@ def run(args: argparse.Namespace) -> dict:
         "p99_ms": round(h["p99_ms"], 2), "echo_floor_per_s": round(floor_rate, 1),
         "ratio_to_echo_floor": round(sales / floor_rate, 3) if floor_rate else None,
         "answers_by_code": h["codes"], "errors": h["errors"], "cpus": os.cpu_count(),
+        "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -282,6 +286,7 @@ def main() -> None:
                         help="sales/s the prepared message pool is sized for")
     parser.add_argument("--profile", metavar="FILE", help="record the host with py-spy into FILE")
     parser.add_argument("--profile-format", default="speedscope", help="py-spy output format (speedscope, flamegraph, raw)")
+    parser.add_argument("--db", help="an EMPTY database URL (e.g. PostgreSQL) instead of a temporary SQLite file")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     result = run(args)

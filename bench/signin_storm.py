@@ -60,9 +60,9 @@ PROVISION_CHUNK = 5000
 
 # --- set-up ----------------------------------------------------------------------------
 
-def provision(home: Path, count: int, progress: bool) -> list[tuple[str, bytes]]:
+def provision(home: Path, count: int, progress: bool, db: str | None = None) -> list[tuple[str, bytes]]:
     """N terminals with their clear TMKs (the key room sheet's copy)."""
-    store = open_store(home=home)
+    store = open_store(db, home=home)
     hsm = SoftHSM(load_lmk(home))
     store.add_merchant(MID, "storm merchant")
     terminals: list[tuple[str, bytes]] = []
@@ -145,8 +145,8 @@ def check_answer(tid: str, tmk: bytes, payload: bytes | None) -> str | None:
     return None
 
 
-def active_working_key_rows(home: Path) -> int:
-    store = open_store(home=home, migrate=False)
+def active_working_key_rows(home: Path, db: str | None = None) -> int:
+    store = open_store(db, home=home, migrate=False)
     try:
         with store.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(TerminalKey).where(
@@ -190,10 +190,12 @@ def run(args: argparse.Namespace) -> dict:
         home = Path(tmp)
         os.environ["POSDOCTOR_HOME"] = str(home)
         started = time.monotonic()
-        terminals = provision(home, args.terminals, not args.json)
+        terminals = provision(home, args.terminals, not args.json, args.db)
         provision_s = time.monotonic() - started
         port = free_port()
-        serve = [sys.executable, "-m", "posdoctor.cli.main", "serve", "--port", str(port)]
+        serve = [sys.executable, "-m", "posdoctor.cli.main", "serve", "--no-tms", "--port", str(port)]
+        if args.db:
+            serve += ["--db", args.db]
         if args.profile:  # py-spy samples the host (all threads) into FILE (raw collapsed stacks)
             serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--gil", "-r", "200", "-f", "raw",
                      "-o", args.profile, "--", *serve]
@@ -215,7 +217,7 @@ def run(args: argparse.Namespace) -> dict:
             problem = check_answer(tid, tmk, result["answers"].get(tid))
             if problem is not None:
                 failures[problem.split(" rc ")[0] if problem.startswith("answer") else problem] += 1
-        key_rows = active_working_key_rows(home)
+        key_rows = active_working_key_rows(home, args.db)
     if key_rows != 3 * args.terminals:
         failures[f"{key_rows} active working key rows, expected {3 * args.terminals}"] += 1
     latencies = sorted(result["latencies"])
@@ -232,6 +234,7 @@ def run(args: argparse.Namespace) -> dict:
         "host_start_s": round(host_start_s, 1), "host_cpu_s": result["host_cpu_s"],
         "generators": args.generators, "concurrency": args.concurrency,
         "per_connection": args.per_connection, "errors": result["errors"], "cpus": os.cpu_count(),
+        "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
@@ -292,6 +295,7 @@ def main() -> None:
     parser.add_argument("--per-connection", type=int, default=1,
                         help="terminals signing in one after the other on one connection")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--db", help="an EMPTY database URL (e.g. PostgreSQL) instead of a temporary SQLite file")
     parser.add_argument("--profile", metavar="FILE", help="record the host with py-spy (raw collapsed stacks)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
