@@ -136,7 +136,7 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
     _note_event_suspects(ctx, events)
     ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
     marks = _unreachable_marks(ctx, events)
-    ctx.outages = _spans(ctx, marks, "host unreachable") or _fleet_wide(ctx, marks)
+    ctx.outages = _spans(ctx, marks, "host unreachable") or _fleet_wide(ctx, events)
     ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts", share=0.2)
     ctx.host_busy = _host_turned_away(events)
     ctx.overloads += ctx.host_busy
@@ -288,20 +288,31 @@ def _note_event_suspects(ctx: FleetContext, events: Iterable[EventRow]) -> None:
         ctx.suspect_tids.add(e.tid)
 
 
+def _to_assigned(ctx: FleetContext, e: EventRow) -> bool:
+    host, port = e.detail.get("host"), e.detail.get("port")
+    if ctx.assigned_comm is None or not host or port in (None, ""):
+        return True
+    return (str(host), int(port)) == ctx.assigned_comm
+
+
 def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
+    """Connect failures to the endpoint the fleet uses (a terminal with a wrong endpoint
+    says nothing about the host), 96 answers the host wrote, 96 the terminals saw."""
     marks = [(e.tid, e.at) for e in events
-             if e.tid and e.kind == "terminal_event" and e.code in UNREACHABLE_CODES]
+             if e.tid and e.kind == "terminal_event" and e.code in UNREACHABLE_CODES and _to_assigned(ctx, e)]
     marks += [(tid, at) for tid, at, _rc in ctx.journal_marks]
     marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
     return marks
 
 
-def _fleet_wide(ctx: FleetContext, marks: list[tuple[str, datetime]]) -> list[Span]:
-    """Most of the fleet could not reach the host at some point (terminal clocks disagree,
-    so no common bucket): one span over the whole window."""
-    tids = frozenset(tid for tid, _at in marks)
-    if len(tids) >= max(3, 0.3 * ctx.size):
-        start = min(at for _tid, at in marks)
+def _fleet_wide(ctx: FleetContext, events: Iterable[EventRow]) -> list[Span]:
+    """Most of the fleet found the host refusing connections at some point (terminal
+    clocks disagree, so no common bucket): one span over the whole window."""
+    refused = [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event"
+               and e.code == "comm.connect_failed" and _to_assigned(ctx, e)]
+    tids = frozenset(tid for tid, _at in refused)
+    if len(tids) >= max(3, 0.5 * ctx.size):
+        start = min(at for _tid, at in refused)
         return [Span(start, ctx.until, tids, "host unreachable (fleet-wide)")]
     return []
 
