@@ -83,3 +83,26 @@ async def test_busy_tms_port_is_reported(tmp_path: Path):
         blocker.close()
     assert process.returncode == 1
     assert f"无法在 127.0.0.1:{port} 监听" in err.decode() and f"cannot listen on 127.0.0.1:{port}" in err.decode()
+
+
+async def test_periodic_payout_tick_runs_until_stopped_and_survives_failures(monkeypatch, capsys):
+    from rich.console import Console
+
+    from posdoctor.cli import serve as serve_module
+
+    calls = []
+
+    def tick(store, now):
+        calls.append(now)
+        if len(calls) == 2:
+            raise RuntimeError("bank file missing")
+
+    monkeypatch.setattr(serve_module, "find_payout_tick", lambda: tick)
+    stop = asyncio.Event()
+    job = asyncio.create_task(serve_module.run_periodic(object(), stop, Console(stderr=True), period_s=0.01))
+    while len(calls) < 4:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(job, 5)
+    assert all(now.tzinfo is not None for now in calls)
+    assert "payout tick failed: RuntimeError: bank file missing" in capsys.readouterr().err
