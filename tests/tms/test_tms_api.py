@@ -4,7 +4,6 @@ import hashlib
 
 import httpx
 import pytest
-from tmsfleet import START
 
 from posdoctor.tms.credentials import issue_credential, revoke_credential
 from posdoctor.tms.signing import public_key_hex, verify_package
