@@ -18,12 +18,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import bindparam, insert, or_, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from posdoctor.store import Store
-from posdoctor.store.models import Event, Terminal
+from posdoctor.store.models import Base, Event, Terminal
 from posdoctor.store.models_tms import Telemetry
 
 REPORT_KINDS = ("heartbeat", "self_check", "logs")
@@ -171,17 +171,31 @@ def _upsert_telemetry(session: Session, rows: list[dict[str, Any]]) -> None:
     session.connection().execute(statement, rows)
 
 
-def _update_app_versions(session: Session, versions: dict[str, str]) -> None:
+def _update_app_versions(session: Session, versions: dict[str, str], now: datetime) -> None:
+    """Store reported app versions that differ from the registry's, and tell running hosts
+    (change feed ``registry``) so that their cached profile (min_app_version checks)
+    sees the new version at once."""
     table = Terminal.__table__
     column = table.c.get("app_version")
-    if column is None:  # the registry has no such column (yet)
+    if column is None:  # the registry has no such column
         return
-    statement = update(table).where(
-        table.c.tid == bindparam("b_tid"),
-        or_(column.is_(None), column != bindparam("b_version")),
-    ).values(app_version=bindparam("b_version"))
-    session.connection().execute(
-        statement, [{"b_tid": tid, "b_version": version} for tid, version in versions.items()])
+    connection = session.connection()
+    tids = sorted(versions)
+    changed: list[str] = []
+    for index in range(0, len(tids), 500):
+        chunk = tids[index:index + 500]
+        for tid, stored in connection.execute(select(table.c.tid, column).where(table.c.tid.in_(chunk))):
+            if stored != versions[tid]:
+                changed.append(tid)
+    if not changed:
+        return
+    connection.execute(update(table).where(table.c.tid == bindparam("b_tid"))
+                       .values(app_version=bindparam("b_version")),
+                       [{"b_tid": tid, "b_version": versions[tid]} for tid in changed])
+    feed = Base.metadata.tables.get("host_changes")
+    if feed is not None:
+        connection.execute(insert(feed), [dict(at=now, kind="registry", tid=tid, mid=None,
+                                               value="app_version") for tid in changed])
 
 
 def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, datetime]]) -> int:
@@ -189,7 +203,9 @@ def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, d
     events: list[dict[str, Any]] = []
     latest: dict[str, dict[str, Any]] = {}
     versions: dict[str, str] = {}
+    latest_now = None
     for tid, kind, report, now in reports:
+        latest_now = now
         events.extend(_event_rows(tid, kind, report, now))
         if isinstance(report, Heartbeat):
             latest[tid] = _telemetry_row(tid, report, now)  # received last wins (clocks lie)
@@ -199,8 +215,8 @@ def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, d
         session.connection().execute(insert(Event.__table__), events)
     if latest:
         _upsert_telemetry(session, list(latest.values()))
-    if versions:
-        _update_app_versions(session, versions)
+    if versions and latest_now is not None:
+        _update_app_versions(session, versions, latest_now)
     return len(events)
 
 
