@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ReportSink", "SimTmsClient"]
 
-FLUSH_EVERY = 2000
+FLUSH_EVERY = 500
 
 
 class ReportSink:
