@@ -67,7 +67,8 @@ def pair(tid: str, mid: str, at: datetime, route: str, stan: int, rc: str = "00"
             JournalRecord("out", at + timedelta(milliseconds=5), mti="0210", latency_ms=4.2, **common)]
 
 
-def terminal_day(i: int, rng: random.Random, fault: str | None) -> tuple[list[Any], list[Report]]:
+def terminal_day(i: int, rng: random.Random, fault: str | None, outage: bool = False
+                 ) -> tuple[list[Any], list[Report]]:
     tid, mid = tid_of(i), mid_of(i)
     start = DAY + timedelta(hours=8, minutes=rng.uniform(0, 60))
     journal = pair(tid, mid, start, "sign_in_004", 1)
@@ -82,20 +83,27 @@ def terminal_day(i: int, rng: random.Random, fault: str | None) -> tuple[list[An
             rc, refused = "97", ("CheckStatus", f"terminal {tid} disabled: risk")
         elif fault == "txn.insufficient_funds" and k % 2:
             rc, refused = "51", ("Authorize", "insufficient funds")
+        if fault == "net.firewall_blocked" and k >= 1:  # nothing reaches the host any more
+            events.append({"at": at.isoformat(), "kind": "sale",
+                           "code": "comm.connect_timeout", "message_zh": "连接超时", "message_en": "timeout",
+                           "detail": {"host": "10.1.2.3", "port": 5800, "stage": "connect"}})
+            continue
         journal += pair(tid, mid, at, "sale", k + 2, rc, refused)
         code = "ok.approved" if rc == "00" else f"host.rc.{rc}"
         events.append({"at": at.isoformat(), "kind": "sale", "code": code, "message_zh": "", "message_en": "",
                        "detail": {"stan": f"{k + 2:06d}"}})
-        if fault == "net.firewall_blocked" and k >= 1:
-            events.append({"at": (at + timedelta(minutes=5)).isoformat(), "kind": "sale",
-                           "code": "comm.connect_timeout", "message_zh": "连接超时", "message_en": "timeout",
-                           "detail": {"host": "10.1.2.3", "port": 5800, "stage": "connect"}})
+    if outage:  # the host answers 96 to everyone for ten minutes in the afternoon
+        at = DAY + timedelta(hours=14, minutes=rng.uniform(0, 10))
+        journal += pair(tid, mid, at, "sale", 80, "96", ("Authorize", "host fault"))
+        events.append({"at": at.isoformat(), "kind": "sale", "code": "host.rc.96", "message_zh": "", "message_en": "",
+                       "detail": {"stan": "000080"}})
     if fault == "keys.tmk_mismatch":
         events.append({"at": (start + timedelta(seconds=1)).isoformat(), "kind": "sign_in",
                        "code": "keys.check_failed", "message_zh": "密钥校验失败", "message_en": "key check failed",
                        "detail": {}})
     end = DAY + timedelta(hours=21, minutes=rng.uniform(0, 30))
-    journal += pair(tid, mid, end, "settlement", 90) + pair(tid, mid, end + timedelta(seconds=3), "sign_off", 91)
+    if fault != "net.firewall_blocked":
+        journal += pair(tid, mid, end, "settlement", 90) + pair(tid, mid, end + timedelta(seconds=3), "sign_off", 91)
     reports = [Report(tid, "logs", {"events": events}, end)]
     for h in range(8, 22, 2):
         at = DAY + timedelta(hours=h, minutes=rng.uniform(0, 5))
@@ -111,14 +119,14 @@ def terminal_day(i: int, rng: random.Random, fault: str | None) -> tuple[list[An
     return journal, reports
 
 
-def build_day(store: Any, n: int, seed: int) -> dict[str, int]:
+def build_day(store: Any, n: int, seed: int, outage: bool = False) -> dict[str, int]:
     rng = random.Random(seed)
     faulty = {i: FAULTS[k % len(FAULTS)] for k, i in enumerate(rng.sample(range(n), max(1, n // 100)))}
     rows = events = 0
     journal: list[Any] = []
     reports: list[Report] = []
     for i in range(n):
-        j, r = terminal_day(i, rng, faulty.get(i))
+        j, r = terminal_day(i, rng, faulty.get(i), outage)
         journal += j
         reports += r
         if len(journal) > 20000:
@@ -145,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
     parser.add_argument("--json", action="store_true", help="print one JSON line only")
+    parser.add_argument("--outage", action="store_true",
+                        help="worst case: the host answers 96 to every terminal for ten minutes")
     args = parser.parse_args(argv)
     from posdoctor.doctor.diagnose import diagnose_fleet
 
@@ -153,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     store = open_store(url, home=home)
     t0 = time.perf_counter()
     build_registry(store, args.terminals)
-    built = build_day(store, args.terminals, args.seed)
+    built = build_day(store, args.terminals, args.seed, args.outage)
     setup_s = time.perf_counter() - t0
     if not args.json:
         print(f"setup {setup_s:.1f}s: {built}", file=sys.stderr)
@@ -165,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
            "failing": len(result.terminals), "examined": result.examined, "faulty_injected": built["faulty"],
            "journal_rows": built["journal_rows"], "report_events": built["report_events"],
            "json_bytes": len(document), "by_cause": dict(result.by_cause),
-           "backend": store.engine.dialect.name, "setup_s": round(setup_s, 1)}
+           "backend": store.engine.dialect.name, "setup_s": round(setup_s, 1), "outage": args.outage}
     print(json.dumps(out, ensure_ascii=False))
     store.close()
     return 0

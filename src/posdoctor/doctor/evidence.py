@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, null, or_, select, type_coerce
+from sqlalchemy.types import JSON
 
 from posdoctor.doctor.fleet import FleetContext, build_fleet_context
 from posdoctor.doctor.records import EventRow, JournalRow
@@ -76,6 +77,7 @@ class TerminalEvidence:
     serial_terminals: list[dict[str, Any]] = field(default_factory=list)
     aliases: set[str] = field(default_factory=set)
     known_mids: dict[str, str] = field(default_factory=dict)
+    index: dict[Any, list[EventRow]] | None = None
     journal: list[JournalRow] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     keys: list[dict[str, Any]] = field(default_factory=list)
@@ -98,14 +100,32 @@ class TerminalEvidence:
         return ok[-1] if ok else None
 
     # --- events ----------------------------------------------------------------------
+    def _index(self) -> dict[Any, list[EventRow]]:
+        """Events by (source, kind) and terminal events by code, built once per load."""
+        if self.index is None or self.index.get("_n") != len(self.events):  # type: ignore[comparison-overlap]
+            index: dict[Any, Any] = defaultdict(list)
+            for e in self.events:
+                index[(e.source, e.kind)].append(e)
+                if e.kind == "terminal_event":
+                    index[("code", e.code)].append(e)
+            index["_n"] = len(self.events)
+            self.index = index
+        return self.index
+
     def of(self, source: str | None = None, kind: str | None = None) -> list[EventRow]:
+        if source is not None and kind is not None:
+            return list(self._index().get((source, kind), ()))
         return [e for e in self.events
                 if (source is None or e.source == source) and (kind is None or e.kind == kind)]
 
     def terminal_events(self, *codes: str, prefix: str | None = None) -> list[EventRow]:
+        index = self._index()
+        if prefix is None:
+            found = [e for code in codes for e in index.get(("code", code), ())]
+            return sorted(found, key=lambda e: e.at) if len(codes) > 1 else list(found)
         wanted = set(codes)
-        return [e for e in self.events if e.source == "terminal" and e.kind == "terminal_event"
-                and (e.code in wanted or (prefix is not None and (e.code or "").startswith(prefix)))]
+        return [e for e in index.get(("terminal", "terminal_event"), ())
+                if e.code in wanted or str(e.code or "").startswith(prefix)]
 
     def heartbeats(self) -> list[EventRow]:
         return self.of("terminal", "heartbeat")
@@ -118,7 +138,7 @@ class TerminalEvidence:
         return self.of("terminal", "self_check")
 
     def tms(self, kind: str, code: str | None = None) -> list[EventRow]:
-        return [e for e in self.events if e.source == "tms" and e.kind == kind and (code is None or e.code == code)]
+        return [e for e in self._index().get(("tms", kind), ()) if code is None or e.code == code]
 
     def host_events(self, *kinds: str) -> list[EventRow]:
         return [e for e in self.events if e.source == "host" and (not kinds or e.kind in kinds)]
@@ -149,8 +169,11 @@ class TerminalEvidence:
 
 
 # --- row conversion --------------------------------------------------------------------
+# Step verdicts matter only where something was refused: approved rows skip the JSON.
+_STEPS_IF_REFUSED = type_coerce(case((and_(JournalEntry.direction == "in", or_(JournalEntry.rc.is_(None), JournalEntry.rc != "00")),
+                          JournalEntry.steps), else_=null()), JSON).label("steps")
 JOURNAL_COLUMNS = (JournalEntry.id, JournalEntry.at, JournalEntry.tid, JournalEntry.mid, JournalEntry.direction,
-                   JournalEntry.route, JournalEntry.mti, JournalEntry.stan, JournalEntry.rc, JournalEntry.steps,
+                   JournalEntry.route, JournalEntry.mti, JournalEntry.stan, JournalEntry.rc, _STEPS_IF_REFUSED,
                    JournalEntry.latency_ms)
 EVENT_COLUMNS = (Event.id, Event.at, Event.source, Event.kind, Event.tid, Event.code, Event.detail)
 
@@ -203,9 +226,7 @@ def _load_rows(conn: Any, tids: Sequence[str], window: Window) -> dict[str, Term
             by_tid[row.tid].append(row)
         for tid, rows in by_tid.items():
             out[tid].journal = _journal_rows(rows)
-        events = conn.execute(select(*EVENT_COLUMNS).where(
-            Event.tid.in_(chunk), Event.at >= since, Event.at < until).order_by(Event.at, Event.id))
-        for row in events:
+        for row in _events_of(conn, chunk, since, until):
             out[row.tid].events.append(EventRow(row.at, row.source, row.kind, row.tid, row.code, row.detail or {}))
         keys = conn.execute(select(TerminalKey.tid, TerminalKey.kind, TerminalKey.issued_at, TerminalKey.active)
                             .where(TerminalKey.tid.in_(chunk), TerminalKey.kind.in_(("TMK", *WORKING_KEYS)))
@@ -224,6 +245,21 @@ def _load_rows(conn: Any, tids: Sequence[str], window: Window) -> dict[str, Term
             out[row.tid].txns.append(row._asdict())
         _load_registry(conn, chunk, out)
     return out
+
+
+def _events_of(conn: Any, tids: Sequence[str], since: datetime, until: datetime) -> list[Any]:
+    """Every event of these terminals, but of their heartbeats only the first, the last and
+    the degraded ones (the rules compare first and last; the rest repeat them)."""
+    window = (Event.tid.in_(tids), Event.at >= since, Event.at < until)
+    rows = list(conn.execute(select(*EVENT_COLUMNS).where(*window, Event.kind != "heartbeat")))
+    ends = select(func.min(Event.id), func.max(Event.id)).where(*window, Event.kind == "heartbeat").group_by(Event.tid)
+    ids = {i for pair in conn.execute(ends) for i in pair}
+    beats = select(*EVENT_COLUMNS).where(*window, Event.kind == "heartbeat",
+                                         or_(Event.id.in_(ids), Event.code != "ok")) if ids else None
+    if beats is not None:
+        rows += list(conn.execute(beats))
+    rows.sort(key=lambda r: (r.at, r.id))
+    return rows
 
 
 def _load_registry(conn: Any, tids: Sequence[str], out: dict[str, TerminalEvidence]) -> None:

@@ -10,8 +10,8 @@ from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, ou
 WEAK_SIGNAL_DBM = -100
 SILENT_S = 3 * 3600
 """A terminal whose heartbeats stopped this long before the fleet's newest one is silent."""
-FLAKY_CODES = ("comm.receive_failed", "comm.receive_error", "comm.connect_timeout", "comm.connect_failed",
-               "comm.link_down")
+FLAKY_CODES = ("comm.receive_failed", "comm.receive_error", "comm.connect_timeout", "comm.connect_failed")
+"""What a lossy link produces (a link that is down is ``net.offline``'s signal)."""
 
 
 @rule("net.offline")
@@ -76,6 +76,20 @@ def firewall_blocked(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]
     return [finding("net.firewall_blocked", confidence, lines, signals={"comm.connect"}, specificity=0.75)]
 
 
+def _recoveries(ev: TerminalEvidence, failures: list) -> int:
+    """How often the terminal worked again after a communication failure (its own clock
+    on both sides): an unstable link keeps alternating, a cut link or a blocked port does not."""
+    failed_at = {id(e) for e in failures}
+    timeline = sorted(failures + [e for e in ev.terminal_events(prefix="ok.")], key=lambda e: e.at)
+    count, failing = 0, False
+    for e in timeline:
+        if id(e) in failed_at:
+            failing = True
+        elif failing:
+            count, failing = count + 1, False
+    return count
+
+
 @rule("net.unstable")
 def unstable(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     flaky = outside_fleet(ev.terminal_events(*FLAKY_CODES), fleet, ev.tid)
@@ -83,12 +97,14 @@ def unstable(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     beat = ev.last_heartbeat()
     signal = beat.detail.get("signal_dbm") if beat else None
     weak = isinstance(signal, (int, float)) and signal <= WEAK_SIGNAL_DBM
-    retries = ev.counter_rise("retry") + ev.counter_rise("receive_timeout")
-    mixed = len(flaky) >= 2 and len(ok) >= 2
-    if not mixed and not (weak and (flaky or retries)):
+    recoveries = _recoveries(ev, flaky)
+    mixed = len(flaky) >= 2 and recoveries >= 2
+    if not mixed and not (weak and flaky):
         return []
     lines = [event_line(e) for e in flaky]
-    lines.append(note(None, f"{len(ok)} messages answered normally in the same window", f"同一时段有{len(ok)}笔报文正常应答"))
+    lines.append(note(None, f"{len(ok)} messages answered normally in the same window; the terminal recovered "
+                            f"{recoveries} times after a failure",
+                      f"同一时段有{len(ok)}笔报文正常应答, 故障后恢复{recoveries}次"))
     if weak:
         lines.append(beat_line(beat, f"signal {signal} dBm (weak)", f"信号强度{signal} dBm(弱)"))  # type: ignore[arg-type]
     confidence = min(0.9, 0.6 + 0.05 * len(flaky) + (0.15 if weak else 0.0))
