@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from posdoctor.sim.fleet import SimTerminal
+from posdoctor.sim.planedit import insert_action
 from posdoctor.terminal import Outcome
 from posdoctor.terminal.events import EventKind
 from posdoctor.terminal.messages import Message
@@ -21,6 +22,8 @@ TXN_KINDS = ("sale", "void", "refund", "balance")
 WRONG_PIN = "000000"
 LOG_KEEP = 8
 RESIGN_CODES = ("local.not_signed_in", "host.sign_in_again")
+SIGN_IN_RETRIES = 2
+SIGN_IN_RETRY_S = 240.0
 
 # What the device's operating system logs about the payment app (the terminal's event log).
 APP_CRASH = Message("sys.app_crash", "支付应用异常退出,已自动重启", "The payment app crashed and was restarted")
@@ -110,7 +113,19 @@ async def open_shop(world: Any, term: SimTerminal, _arg: Any = None) -> None:
             term.ready = False
             return
     if behaviour.signs_in:
-        _record(term, "sign_in", await term.app.sign_in())
+        await _sign_in(world, term, 0)
+
+
+async def _sign_in(world: Any, term: SimTerminal, attempt: int) -> None:
+    """Sign in; when it fails, the merchant tries again a few minutes later (twice)."""
+    outcome = _record(term, "sign_in", await term.app.sign_in())
+    if not outcome.ok and term.behaviour.resigns_when_asked and attempt < SIGN_IN_RETRIES:
+        insert_action(term, world.clock.offset + SIGN_IN_RETRY_S * (attempt + 1), "retry_sign_in", attempt + 1)
+
+
+async def retry_sign_in(world: Any, term: SimTerminal, attempt: int) -> None:
+    if not term.state.signed_in:
+        await _sign_in(world, term, attempt)
 
 
 def _card(world: Any, term: SimTerminal, card_index: int) -> tuple[Any, str]:
@@ -229,7 +244,7 @@ async def close_shop(world: Any, term: SimTerminal, _arg: Any = None) -> None:
 
 
 _HANDLERS = {
-    "power_on": power_on, "open": open_shop, "heartbeat": heartbeat, "upgrade": upgrade, "close": close_shop,
+    "power_on": power_on, "open": open_shop, "retry_sign_in": retry_sign_in, "heartbeat": heartbeat, "upgrade": upgrade, "close": close_shop,
     "sale": _txn_handler("sale"), "void": _txn_handler("void"), "refund": _txn_handler("refund"),
     "balance": _txn_handler("balance"),
 }
