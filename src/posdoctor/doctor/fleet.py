@@ -133,6 +133,8 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
         _read_heartbeats(conn, ctx)
         _read_registry(conn, ctx)
         _note_merchant_suspects(conn, ctx, events)
+        checks = conn.execute(select(Event.tid, Event.at).where(
+            Event.kind == "self_check", Event.at >= ctx.since, Event.at < ctx.until).order_by(Event.at)).all()
     _note_event_suspects(ctx, events)
     ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
     marks = _unreachable_marks(ctx, events)
@@ -141,6 +143,7 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
     ctx.host_busy = _host_turned_away(events)
     ctx.overloads += ctx.host_busy
     _find_site_power(ctx, events)
+    _find_mass_reboots(ctx, checks, events)
     _find_defective_versions(ctx, events)
     return ctx
 
@@ -385,6 +388,26 @@ def _find_site_power(ctx: FleetContext, events: Iterable[EventRow]) -> None:
 
 
 INSTALL_STEPS = ("install", "reboot", "self_check", "sign_in", "commit")
+
+
+def _find_mass_reboots(ctx: FleetContext, checks: list[Any], events: Iterable[EventRow]) -> None:
+    """Many terminals running their power-on self-check again at the same moment in the
+    middle of the day (not for an upgrade): the power went off where they stand."""
+    upgraded = {e.tid for e in events if e.kind == "upgrade_report"}
+    seen: set[str] = set()
+    marks: dict[int, set[str]] = defaultdict(set)
+    for tid, at in checks:
+        if tid is None:
+            continue
+        if tid in seen and tid not in upgraded:
+            marks[_bucket_of(at) // 3].add(tid)
+        seen.add(tid)
+    for b3, tids in sorted(marks.items()):
+        if len(tids) >= _threshold(ctx):
+            start = _bucket_time(b3 * 3 - 3)
+            ctx.site_power.append(Span(start, start + timedelta(seconds=BUCKET_S * 9), frozenset(tids),
+                                       f"{len(tids)} terminals restarted together"))
+            ctx.suspect_tids.update(tids)
 
 
 def _find_defective_versions(ctx: FleetContext, events: Iterable[EventRow]) -> None:

@@ -61,8 +61,8 @@ def power(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         lines.append(note(None, f"{reboots} unexpected reboots", f"{reboots}次意外重启"))
     site = next((s for s in fleet.site_power if ev.tid in s.tids), None)
     if site is not None:
-        lines.append(note(site.start, f"site {site.what}: most terminals lost power between {site.start:%H:%M} and "
-                                      f"{site.end:%H:%M}", f"站点{site.what}: {site.start:%H:%M}至{site.end:%H:%M}多数终端断电"))
+        lines.append(note(site.start, f"power loss where it stands: {site.what} between {site.start:%H:%M} and "
+                                      f"{site.end:%H:%M}", f"所在场所断电: {site.start:%H:%M}至{site.end:%H:%M}间{site.what}"))
     if not lines:
         return []
     confidence = 0.9 if site is not None or events else (0.8 if len(lines) >= 2 else 0.65)
