@@ -62,7 +62,10 @@ def test_build_add_list_and_a_campaign_lifecycle(cli, fleet_db, tmp_path, home):
     started = json.loads(cli("campaign", "start", cid, "--json").output)
     assert (started["state"], started["targeted"]) == ("running", 12)
     status = json.loads(cli("campaign", "status", cid, "--json").output)
-    assert status["targets"] == {"pending": 12}
+    assert status["targets"] == {"pending": 12} and "target_list" not in status
+    listed_targets = json.loads(cli("campaign", "status", cid, "--targets", "--json").output)["target_list"]
+    assert sorted(t["tid"] for t in listed_targets) == tids
+    assert sum(1 for t in listed_targets if t["wave"] == 1) == 3  # 25 % of 12
     assert "halted" == json.loads(cli("campaign", "halt", cid, "--reason", "look", "--json").output)["state"]
     assert json.loads(cli("campaign", "resume", cid, "--json").output)["state"] == "running"
     [row] = json.loads(cli("campaign", "list", "--json").output)

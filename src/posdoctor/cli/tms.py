@@ -234,11 +234,19 @@ def campaign_list(db: DbOption = None, as_json: JsonOption = False) -> None:
 
 @campaign_app.command("status", help="活动状态与目标分布 / campaign state and targets by state")
 def campaign_status(campaign_id: Annotated[int, typer.Argument(help="活动号 / campaign id")],
+                    targets: Annotated[bool, typer.Option("--targets", help="列出每个终端 / list every target")] = False,
                     db: DbOption = None, as_json: JsonOption = False) -> None:
     with _session(db, as_json) as (store, _home):
         summary = camp.campaign_summary(store.get_campaign(campaign_id))
         summary["targets"] = _target_counts(store, campaign_id)
+        rows = [{"tid": t.tid, "wave": t.wave, "state": t.state, "from_version": t.from_version,
+                 "last_step": t.last_step, "reason": t.reason, "attempts": t.attempts}
+                for t in store.campaign_targets(campaign_id)] if targets else []
     lines = _campaign_lines(summary) + [f"  {state}: {n}" for state, n in sorted(summary["targets"].items())]
+    if targets:
+        summary["target_list"] = rows
+        lines += [f"  {r['tid']} w{r['wave']} {r['state']:<11} {r['last_step'] or '':<10} {r['reason'] or ''}"
+                  for r in rows]
     _emit(as_json, summary, lines)
 
 
