@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hmac
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -155,7 +156,9 @@ class SoftHSM:
         if len(lmk) not in LMK_LENGTHS:
             raise KeyLengthError(len(lmk), LMK_LENGTHS, what="LMK")
         self._aead = AESGCM(_derive(lmk, _WRAP_INFO, 32))
-        self._cache: dict[bytes, _LoadedKey] = {}
+        self._cache: OrderedDict[bytes, _LoadedKey] = OrderedDict()
+        """Oldest first; evicting from the front of a plain dict rescans the deleted
+        slots each time (quadratic once a sign-in storm fills the cache)."""
         self._cache_limit = max(1, cache_limit)
         #: 4 bytes telling LMKs apart (HKDF output, reveals nothing of the LMK)
         self.lmk_check: bytes = _derive(lmk, _CHECK_INFO, 4)
@@ -325,7 +328,7 @@ class SoftHSM:
 
     def _remember(self, blob: bytes, loaded: _LoadedKey) -> None:
         if len(self._cache) >= self._cache_limit:
-            del self._cache[next(iter(self._cache))]
+            self._cache.popitem(last=False)
         self._cache[blob] = loaded
 
 
