@@ -180,3 +180,12 @@ def test_old_feed_rows_are_pruned(registered: Store) -> None:
     assert registered.prune_host_changes(datetime.now(UTC) - timedelta(hours=1)) == 0
     assert registered.prune_host_changes(datetime.now(UTC) + timedelta(seconds=1)) == 2
     assert registered.host_changes_after(0) == []
+
+
+def test_raw_status_setters_still_leave_evidence(registered: Store) -> None:
+    store = registered
+    store.set_merchant_status(MID, "frozen", "legacy path")
+    store.update_terminal(TID, status="disabled", status_reason="legacy")
+    assert [(h.old, h.new, h.reason) for h in store.status_history("merchant", MID)] == [("pending", "frozen", "legacy path")]
+    assert [(h.old, h.new, h.reason) for h in store.status_history("terminal", TID)] == [("active", "disabled", "legacy")]
+    assert [e.detail["entity"] for e in store.events(kind="status_change")] == ["merchant", "terminal"]

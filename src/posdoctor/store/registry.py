@@ -1,7 +1,9 @@
 """Registry part of the ``Store``: merchants, devices, terminals and their keys.
 
 Every write here also adds a change-feed row (``host_changes``, kind ``registry``) so
-running hosts reload what changed (see ``lifecycle`` and ``host.changefeed``)."""
+running hosts reload what changed (see ``lifecycle`` and ``host.changefeed``). The raw
+status setters (``set_merchant_status``, ``update_terminal(status=...)``) skip the
+lifecycle's transition rules but still leave history and a ``status_change`` event."""
 
 from __future__ import annotations
 
@@ -14,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from posdoctor.store.base import StoreBase, insert_new, key_rows, wrapped_key_from_row
 from posdoctor.store.errors import AlreadyExists, InvalidValue, NotFound
-from posdoctor.store.lifecycle import add_host_change
-from posdoctor.store.models import Device, Merchant, Terminal, TerminalKey
+from posdoctor.store.lifecycle import add_host_change, record_status_change
+from posdoctor.store.models import Device, Merchant, Terminal, TerminalKey, utcnow
 from posdoctor.store.records import WrappedKeyLike
 from posdoctor.store.validate import (
     REGISTRY_STATUSES,
@@ -74,6 +76,9 @@ class RegistryMixin(StoreBase):
             merchant = session.get(Merchant, mid)
             if merchant is None:
                 raise NotFound("merchant", mid)
+            if merchant.status != status:
+                record_status_change(session, "merchant", mid, merchant.status, status, reason=reason,
+                                     actor=None, at=utcnow())
             merchant.status, merchant.status_reason = status, reason
             add_host_change(session, "registry", mid=mid, value=status)
 
@@ -166,6 +171,9 @@ class RegistryMixin(StoreBase):
                 raise NotFound("merchant", changes["mid"])
             if "serial" in changes and session.get(Device, changes["serial"]) is None:
                 raise NotFound("device", changes["serial"])
+            if "status" in changes and changes["status"] != terminal.status:
+                record_status_change(session, "terminal", tid, terminal.status, changes["status"],
+                                     reason=changes.get("status_reason"), actor=None, at=utcnow(), tid=tid)
             for column, value in changes.items():
                 setattr(terminal, column, value)
             add_host_change(session, "registry", tid=tid, value=",".join(sorted(changes))[:200])
