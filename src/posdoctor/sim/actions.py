@@ -20,7 +20,7 @@ __all__ = ["run_action", "TXN_KINDS"]
 
 TXN_KINDS = ("sale", "void", "refund", "balance")
 WRONG_PIN = "000000"
-LOG_KEEP = 8
+LOG_KEEP = 4
 RESIGN_CODES = ("local.not_signed_in", "host.sign_in_again")
 SIGN_IN_RETRIES = 2
 SIGN_IN_RETRY_S = 240.0

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Day"]
 
+DONE = (0.0, "done", None)
 FleetAction = Callable[[], Awaitable[None] | None]
 PROGRESS_EVERY_S = 0.25
 
@@ -90,6 +91,7 @@ class Day:
                         log.exception("terminal %s action %s failed", term.tid, action)
                         self.errors += 1
                         term.count("sim_error", False)
+                    term.plan[term.cursor] = DONE  # what ran is forgotten (memory)
                     term.cursor += 1
                     self.actions += 1
                     self.push_terminal(index)

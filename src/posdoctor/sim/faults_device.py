@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from posdoctor.sim.faults import BUSINESS, MORNING, Fault, Hit, register_faults
-from posdoctor.sim.fleet import MPOS_MODEL
+from posdoctor.sim.fleet import MPOS_MODEL, own_operators
 from posdoctor.sim.plan import H
 from posdoctor.sim.planedit import add_sales_after, drop_after, insert_action
 from posdoctor.terminal import Peripheral
@@ -88,6 +88,7 @@ def tamper(hit: Hit) -> None:
 
 # --- operation -------------------------------------------------------------------------------
 def wrong_password(hit: Hit) -> None:
+    own_operators(hit.term)
     hit.term.behaviour = hit.term.behaviour.but(password="8888", login_attempts=2)
 
 

@@ -7,6 +7,7 @@ time; the host is told at once (`invalidate`) as the change feed would.
 
 from __future__ import annotations
 
+from posdoctor.sim.fleet import own_operators
 from posdoctor.sim.faults import BEFORE_OPEN, BUSINESS, MORNING, Fault, Hit, register_faults
 from posdoctor.sim.plan import H
 from posdoctor.sim.planedit import add_sales_after, insert_action
@@ -113,6 +114,7 @@ async def swap_device(hit: Hit) -> None:
 
 
 def lock_operator(hit: Hit) -> None:
+    own_operators(hit.term)
     hit.term.behaviour = hit.term.behaviour.but(password="7777", login_attempts=3)
 
 

@@ -172,11 +172,27 @@ class SimTerminal:
         return sum(v for k, v in self.counts.items() if k.endswith("!"))
 
 
+_OPERATORS: dict[str, Any] = {}
+
+
+def _shared_operators(state: Any) -> dict[str, Any]:
+    """The factory operators, one shared copy for the whole fleet: nobody logs in on a
+    healthy terminal (a fault that types passwords gives its terminal its own copies)."""
+    if not _OPERATORS:
+        _OPERATORS.update(state.operators)
+    return _OPERATORS
+
+
+def own_operators(term: SimTerminal) -> None:
+    term.state.operators = {number: op.model_copy() for number, op in term.state.operators.items()}
+
+
 def new_terminal(index: int, tid: str, mid: str, site: int, *, clock, listeners, rng) -> SimTerminal:  # noqa: ANN001
     """A factory-fresh device with its payment app (no persistence: state lives in memory)."""
     model = model_of(index)
     state = new_state(tid, serial_of(index), mid=mid, model=model)
-    state.settings.event_capacity = 24
+    state.settings.event_capacity = 16
+    state.operators = dict(_shared_operators(state))
     state.operator = state.settings.operator_number  # logged in since the installation
     state.comm.connect_timeout_s = 2.0
     device = Device(state.serial, model, state.firmware_version)

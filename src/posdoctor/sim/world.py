@@ -221,7 +221,7 @@ class World:
         source = template.state
         for term in installed[1:]:
             state = term.state
-            state.params = dict(source.params)
+            state.params = source.params  # read-only: a download or a corruption replaces the dict
             state.params_complete = True
             state.merchant_name = source.merchant_name if term.mid == template.state.mid else state.merchant_name
             state.comm.receive_timeout_s = source.comm.receive_timeout_s
