@@ -6,12 +6,11 @@ events, payouts), as the doctor does. Fleet causes are checked on the fleet's ev
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from posdoctor.sim.evidence import evidence_markers, fleet_markers
-from tests_sim_groups import GROUPS  # noqa: F401  (see conftest: sys.path)
+from tests_sim_groups import GROUPS
 from simkit import open_result_store, simulate
 
 RUNS: dict[str, tuple] = {}

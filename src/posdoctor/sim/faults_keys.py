@@ -7,7 +7,7 @@ import socket
 
 from posdoctor.sim.faults import BEFORE_OPEN, BUSINESS, MORNING, Fault, Hit, register_faults
 from posdoctor.sim.plan import H
-from posdoctor.sim.planedit import add_sales_after, insert_action
+from posdoctor.sim.planedit import add_sales_after
 from posdoctor.terminal.keys import SIGNIN_ALGORITHMS
 
 TXN_KINDS = ("sale", "void", "refund", "balance")
