@@ -247,7 +247,8 @@ class HostServer:
         for everything but an orderly close by the terminal)."""
         config = self.config
         try:
-            prefix = await asyncio.wait_for(reader.readexactly(PREFIX_LEN), config.idle_timeout_s)
+            async with asyncio.timeout(config.idle_timeout_s):  # no extra task per read, unlike wait_for
+                prefix = await reader.readexactly(PREFIX_LEN)
         except TimeoutError:
             self._record_event(session, "idle_timeout", None, idle_s=config.idle_timeout_s, messages=session.messages)
             return None
@@ -261,7 +262,8 @@ class HostServer:
             self._record_event(session, "frame_error", "30", reason=str(exc))
             return None
         try:
-            return await asyncio.wait_for(reader.readexactly(length), config.frame_timeout_s)
+            async with asyncio.timeout(config.frame_timeout_s):
+                return await reader.readexactly(length)
         except TimeoutError:
             self._record_event(session, "frame_error", "30", reason=f"{length}-byte frame not complete "
                                f"within {config.frame_timeout_s:g}s")
