@@ -37,9 +37,10 @@ def test_top3_accuracy_on_the_whole_set_and_each_split() -> None:
     assert scores["overall"]["n"] == len(ROWS)
     assert scores["overall"]["top3"] >= 0.90, scores
     assert scores["dev"]["top3"] >= 0.95, scores
-    # held-out was written before the matcher and never tuned on: top-3 0.870, top-1 0.784 when recorded
-    assert scores["heldout"]["top3"] >= 0.80, scores
-    assert scores["heldout"]["top1"] >= 0.70, scores
+    # the held-out batch was written before the last changes and never tuned on:
+    # top-3 0.954, top-1 0.889 when recorded (docs/diagnosis-ask.md)
+    assert scores["heldout"]["top3"] >= 0.85, scores
+    assert scores["heldout"]["top1"] >= 0.75, scores
 
 
 def test_evaluate_counts_top1_and_top3() -> None:

@@ -14,7 +14,8 @@ The matcher scores every cause of the catalog by four kinds of evidence in the t
    cause's document (phrases, names, remedy explanation, and the *dev* part of the
    labelled complaint set: the learned part) for wordings no phrase covers;
 5. the symptom named ("无法签到", "初始化失败", "升级后"...): a weak prior for every cause
-   the catalog lists under that symptom (more for causes seen in more seeds).
+   the catalog lists under that symptom (more for causes seen in more seeds); an upgrade
+   mentioned anywhere favours the ``upgrade.*`` causes over their twins.
 
 Confidence is a cause's share of the total score (with a constant for "something else").
 The questions that tell the top candidates apart come from `guided`.
@@ -50,6 +51,9 @@ COSINE_WEIGHT = 1.2
 OTHER_MASS = 1.0
 MIN_SCORE = 0.25
 SYMPTOM_WEIGHT = 0.3
+UPGRADE_CONTEXT = 1.2
+UPGRADE_WORDS = ("升级", "更新", "升完级", "新版本", "固件", "upgrade", "update", "firmware", "new version")
+"""An upgrade mentioned anywhere favours the upgrade.* twin of a cause (keys lost vs TMK missing)."""
 CONFIDENT = 0.25
 """Below this the answer is ``unknown`` (the candidates are still listed, with what to collect)."""
 
@@ -161,7 +165,7 @@ class Matcher:
             raw += self._phrases(cause, entry)
         for code, rc in RESPONSE_CODES.items():
             for cause in rc.causes:
-                raw += [self._phrase(cause, text, NORMAL) for text in (rc.zh, rc.en)]
+                raw += [self._phrase(cause, text, SCREEN) for text in (rc.zh, rc.en)]
         sharing: dict[str, set[str]] = {}
         for p in raw:
             sharing.setdefault(p.text, set()).add(p.cause)
@@ -203,6 +207,8 @@ class Matcher:
             message = MESSAGES[code]
             self.message_causes.setdefault(code, []).append(cause)
             clauses = [c for c in message.zh.replace("，", ",").split(",") if len(c) >= 2]
+            if len(clauses) > 1:
+                clauses.append(message.zh)
             out += [self._phrase(cause, c, SCREEN) for c in clauses] + [self._phrase(cause, message.en, NORMAL)]
         return [p for p in out if p.text and (p.words or len(p.text) >= 2)]
 
@@ -242,6 +248,11 @@ class Matcher:
 
     def _score_symptoms(self, norm: str, scores: dict[str, _Score]) -> None:
         text_words = frozenset(tx.words(norm))
+        if any(w in norm if tx.has_han(w) else tx.english_match(tuple(tx.words(w)), text_words) >= 0.99
+               for w in UPGRADE_WORDS):
+            for cause in CAUSES:
+                if cause.startswith("upgrade."):
+                    _add(scores[cause], UPGRADE_CONTEXT, line(None, "an upgrade is mentioned", "提到了升级"))
         for symptom, phrases in SYMPTOM_WORDS.items():
             if not any(tx.cjk_match(tx.normalize(p), norm) >= 0.99 if tx.has_han(p)
                        else tx.english_match(tuple(tx.words(p)), text_words) >= 0.99 for p in phrases):
