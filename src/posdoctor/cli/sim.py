@@ -115,7 +115,8 @@ def simulate_command(
     if result.injections:
         console.print(faults_view(result))
     console.print(f"证据数据库 evidence database: {result.db_url}")
-    console.print(f"试试 try: posdoctor diagnose --fleet --db {result.db_url}")
+    since, until = result.window
+    console.print(f"试试 try: posdoctor diagnose --fleet --db {result.db_url} --since {since} --until {until}")
 
 
 def evaluate_command(

@@ -162,6 +162,7 @@ def storm_setup(hit: Hit) -> None:
         term.plan.sort(key=lambda action: action[0])
     world.day_hooks.append(lambda day: day.push_fleet(7.95 * H, lambda: world.limit_host(capacity)))
     world.day_hooks.append(lambda day: day.push_fleet(8.1 * H, lambda: world.limit_host(None)))
+    hit.injection.at = "08:00"
     hit.note(host_max_connections=capacity, storm="08:00-08:02")
 
 

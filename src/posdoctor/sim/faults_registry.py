@@ -38,6 +38,7 @@ def host_down_setup(hit: Hit) -> None:
     for term in world.terminals:  # business goes on: customers arrive during the outage too
         if rng.random() < 0.5:
             insert_action(term, rng.uniform(start + 60, end - 60), "sale", (4200, term.index))
+    hit.injection.at = world.clock.at(start).strftime("%H:%M")
     hit.note(down_from=world.clock.at(start).strftime("%H:%M"), down_until=world.clock.at(end).strftime("%H:%M"),
              mode=("stopped", "answers-96", "stopped")[hit.variant % 3])
 
