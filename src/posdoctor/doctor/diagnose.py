@@ -132,7 +132,10 @@ def trouble_lines(ev: TerminalEvidence, fleet: FleetContext | None = None) -> li
         lines.append(line(None, f"no approved sign-in or transaction from {ev.tid} in the window while {working} "
                                 "other terminals worked", f"时间窗内{ev.tid}没有成功的签到或交易, 同时有{working}台其他终端正常"))
     lines += [event_line(e) for e in failure_events(ev)[-3:]]
-    if not lines and ev.terminal is not None and not ev.has_activity():
+    if not lines and ev.terminal is None and not ev.has_activity():
+        lines.append(line(None, f"TID {ev.tid} is not in the registry and nothing in the window mentions it",
+                          f"登记库中没有终端{ev.tid}, 时间窗内也没有任何相关记录"))
+    elif not lines and ev.terminal is not None and not ev.has_activity():
         lines.append(line(None, f"no evidence at all from TID {ev.tid} in the window",
                           f"时间窗内没有终端{ev.tid}的任何记录"))
     return lines

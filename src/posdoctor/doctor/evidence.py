@@ -292,21 +292,23 @@ def _reported_serials(ev: TerminalEvidence) -> set[str]:
     return {s for s in serials if s}
 
 
-ALIAS_CODES = ("97", "03", "08")
 ALIAS_SLACK = timedelta(seconds=3)
 
 
 def _alias_candidates(conn: Any, ev: TerminalEvidence) -> set[str]:
-    """TIDs this device used instead of its own: the host journal holds 97/03 answers under
-    another TID at the moments this terminal reported receiving them."""
+    """TIDs this device used instead of its own: the host journal holds 97 answers for an
+    unregistered TID at the moments this terminal reported receiving 97, while the host
+    has no 97 under the terminal's own TID."""
     aliases = {str(b.detail["tid"]) for b in ev.heartbeats() if b.detail.get("tid") and b.detail["tid"] != ev.tid}
-    own = {r.rc for r in ev.journal}
-    moments = [e.at for e in ev.terminal_events(*(f"host.rc.{c}" for c in ALIAS_CODES))
-               if e.code and e.code[-2:] not in own]
+    if any(r.rc == "97" for r in ev.journal):
+        return aliases
+    moments = [e.at for e in ev.terminal_events("host.rc.97")]
     if not moments:
         return aliases
+    registered = select(Terminal.tid)
     rows = conn.execute(select(JournalEntry.tid, JournalEntry.at).where(
-        JournalEntry.direction == "in", JournalEntry.rc.in_(ALIAS_CODES), JournalEntry.tid != ev.tid,
+        JournalEntry.direction == "in", JournalEntry.rc == "97", JournalEntry.tid != ev.tid,
+        JournalEntry.tid.not_in(registered),
         JournalEntry.at >= min(moments) - ALIAS_SLACK, JournalEntry.at <= max(moments) + ALIAS_SLACK))
     for tid, at in rows:
         if tid and any(abs(at - m) <= ALIAS_SLACK for m in moments):

@@ -46,8 +46,10 @@ def settle_required(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         return []
     lines = [event_line(e) for e in events + refused]
     host_refused = [r for r in ev.journal if r.route == "settlement" and r.rc not in (None, "00")]
+    host_refused += [e for e in failure_events(ev) if e.operation == "settlement"
+                     and e.code not in ("local.settle_first", "local.batch_full")]
     if host_refused and not ev.terminal_events("local.batch_full"):
-        # the merchant tried to settle and the host refused: the refusal is the cause
+        # the merchant tried to settle and it failed (refused, unreachable): that failure is the cause
         return [finding("op.settle_required", 0.35, lines, signals={"settlement"}, specificity=0.3)]
     return [finding("op.settle_required", 0.88, lines, signals={"settlement"}, specificity=0.8)]
 
