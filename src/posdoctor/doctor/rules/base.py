@@ -45,10 +45,13 @@ def finding(cause: str, confidence: float, lines: Iterable[Line], *, signals: It
             specificity: float = 0.5, collect: Sequence[Line] = ()) -> Finding:
     entry = get_cause(cause)
     evidence = _collapse(lines)
-    if len(evidence) > MAX_LINES:
-        extra = len(evidence) - (MAX_LINES - 1)
-        evidence = evidence[:MAX_LINES - 1] + [line(None, f"... and {extra} more like these",
-                                                    f"……另有{extra}条类似记录")]
+    if len(evidence) > MAX_LINES:  # keep the explanations (no time), shorten the timed records
+        notes = [ln for ln in evidence if ln.at is None][:MAX_LINES - 2]
+        timed = [ln for ln in evidence if ln.at is not None]
+        keep = max(MAX_LINES - 1 - len(notes), 1)
+        extra = len(timed) - keep
+        evidence = timed[:keep] + ([line(None, f"... and {extra} more like these", f"……另有{extra}条类似记录")]
+                                   if extra > 0 else []) + notes
     return Finding(cause, round(min(max(confidence, 0.0), 1.0), 3), evidence, list(entry.symptoms),
                    frozenset(signals), specificity, entry.fleet, collect=list(collect))
 
