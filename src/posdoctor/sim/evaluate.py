@@ -186,10 +186,16 @@ def _scored_tids(result: Any) -> dict[str, list[str]]:
 
 def run_evaluation(config: EvaluationConfig, *, diagnoser: Diagnoser | None = None,
                    progress: Callable[[str], None] | None = None) -> EvaluationReport:
+    if config.home is None:  # a scratch home, removed afterwards
+        with tempfile.TemporaryDirectory(prefix="posdoctor-eval-") as scratch:
+            return _evaluate(config, Path(scratch), diagnoser or doctor_diagnoser, progress)
+    return _evaluate(config, config.home, diagnoser or doctor_diagnoser, progress)
+
+
+def _evaluate(config: EvaluationConfig, home: Path, diagnose: Diagnoser,
+              progress: Callable[[str], None] | None) -> EvaluationReport:
     from posdoctor.store import open_store
 
-    diagnose = diagnoser or doctor_diagnoser
-    home = config.home or Path(tempfile.mkdtemp(prefix="posdoctor-eval-"))
     report = EvaluationReport()
     scenarios = plan_scenarios(config)
     for n, scenario in enumerate(scenarios, 1):
