@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from posdoctor.doctor.catalog import CAUSES
-from posdoctor.doctor.evidence import TerminalEvidence, Window, default_window, load_fleet, load_many, load_terminal
+from posdoctor.doctor.evidence import TerminalEvidence, Window, default_window, load_many, load_terminal
 from posdoctor.doctor.fleet import FleetContext, build_fleet_context
 from posdoctor.doctor.ranker import CONFIDENT, FLEET_CAUSES, UNKNOWN, rank
-from posdoctor.doctor.records import Finding, Line, line
+from posdoctor.doctor.records import Finding, JournalRow, Line, line
 from posdoctor.doctor.rules import run_rules
 from posdoctor.doctor.rules.base import event_line, failure_events, journal_line
 
@@ -125,7 +125,7 @@ def observed_symptoms(ev: TerminalEvidence, findings: list[Finding]) -> list[str
 def trouble_lines(ev: TerminalEvidence, fleet: FleetContext | None = None) -> list[Line]:
     """The failures seen, as evidence for an ``unknown`` answer."""
     lines = [journal_line(r) for r in ev.failures()[-3:]]
-    working = len(fleet.answered_ok - {ev.tid}) if fleet is not None else 0
+    working = fleet.others_succeeding(ev.tid) if fleet is not None else 0
     idle = ev.terminal is not None and ev.terminal.get("status") == "active" and not any(
         r.rc == "00" and ((r.route or "").startswith("sign_in") or r.route in ("sale", "balance")) for r in ev.journal)
     if idle and working >= 3 and ev.has_activity():
@@ -154,11 +154,40 @@ def diagnose_terminal(store: Any, tid: str, *, since: datetime | None = None, un
     return diagnose_evidence(load_terminal(store, tid, window), context)
 
 
+OUTAGE_SIGNALS = frozenset({"comm.connect_failed", "comm.connect_timeout", "host.rc.96", "comm.receive_failed"})
+
+
+def outage_only(tid: str, ctx: FleetContext) -> TerminalEvidence | None:
+    """A suspect whose every sign of trouble lies inside a fleet outage: its evidence from
+    the fleet scan alone (no per-terminal load), else None. Keeps the worst case (the host
+    down for everyone) as cheap as a normal day."""
+    if not ctx.outages or tid in ctx.inactive_tids:
+        return None
+    if set(ctx.failing_by_tid.get(tid, {})) - {"96"}:
+        return None
+    beat = ctx.latest_beat.get(tid)
+    if beat is not None and beat.code not in (None, "ok"):
+        return None
+    signals = ctx.signals_by_tid.get(tid, [])
+    marks = ctx.marks_by_tid.get(tid, [])
+    if not signals and not marks:
+        return None
+    if any(e.kind != "terminal_event" or e.code not in OUTAGE_SIGNALS or ctx.outage_at(e.at) is None for e in signals):
+        return None
+    if any(ctx.outage_at(at) is None for at, _rc in marks):
+        return None
+    journal = [JournalRow(at, tid, None, ctx.marks_route.get((tid, at)), None, None, rc, [], None) for at, rc in marks]
+    return TerminalEvidence(tid, Window(ctx.since, ctx.until), journal=journal, events=list(signals))
+
+
 def diagnose_fleet(store: Any, *, since: datetime | None = None, until: datetime | None = None,
                    progress: Callable[[int, int], None] | None = None) -> FleetDiagnosis:
     """Every terminal with a sign of trouble, diagnosed; failing ones kept, fleet causes first."""
     window = default_window(store, since, until)
-    evidences, context = load_fleet(store, window)
+    context = build_fleet_context(store, window)
+    light = {tid: ev for tid in context.suspect_tids if (ev := outage_only(tid, context)) is not None}
+    evidences = load_many(store, sorted(context.suspect_tids - set(light)), window)
+    evidences.update(light)
     aliases = {alias for ev in evidences.values() for alias in ev.aliases}
     results: list[Diagnosis] = []
     total = len(evidences)

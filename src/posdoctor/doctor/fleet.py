@@ -52,6 +52,8 @@ class VersionStats:
     terminals: set[str] = field(default_factory=set)
     failing: set[str] = field(default_factory=set)
     rollout: datetime | None = None
+    other_rate: float = 0.0
+    """The failure rate of the terminals not on this version."""
 
     @property
     def rate(self) -> float:
@@ -76,6 +78,10 @@ class FleetContext:
     failing_by_tid: dict[str, Counter[str]] = field(default_factory=dict)
     answered_ok: set[str] = field(default_factory=set)
     journal_marks: list[tuple[str, datetime, str]] = field(default_factory=list)
+    marks_route: dict[tuple[str, datetime], str] = field(default_factory=dict)
+    marks_by_tid: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    signals_by_tid: dict[str, list[EventRow]] = field(default_factory=dict)
+    inactive_tids: set[str] = field(default_factory=set)
     common_apps: set[str] = field(default_factory=set)
     host_busy: list[Span] = field(default_factory=list)
     newest_beat: datetime | None = None
@@ -97,7 +103,7 @@ class FleetContext:
         return set(self.failing_by_tid)
 
     def others_succeeding(self, tid: str) -> int:
-        return len(self.answered_ok - {tid})
+        return len(self.answered_ok) - (tid in self.answered_ok)
 
 
 def _bucket_time(bucket: int) -> datetime:
@@ -161,9 +167,12 @@ def _read_journal(conn: Any, ctx: FleetContext, dialect: str) -> None:
         else:
             ctx.failing_by_tid.setdefault(tid, Counter())[rc or "none"] += 1
     if any(rc in UNREACHABLE_RC for counts in ctx.failing_by_tid.values() for rc in counts):
-        ctx.journal_marks = [(r.tid, r.at, r.rc) for r in conn.execute(
-            select(JournalEntry.tid, JournalEntry.at, JournalEntry.rc)
-            .where(in_window, JournalEntry.direction == "in", JournalEntry.rc.in_(UNREACHABLE_RC)))]
+        rows = conn.execute(select(JournalEntry.tid, JournalEntry.at, JournalEntry.rc, JournalEntry.route)
+                            .where(in_window, JournalEntry.direction == "in", JournalEntry.rc.in_(UNREACHABLE_RC))).all()
+        ctx.journal_marks = [(r.tid, r.at, r.rc) for r in rows]
+        for r in rows:
+            ctx.marks_by_tid.setdefault(r.tid, []).append((r.at, r.rc))
+        ctx.marks_route = {(r.tid, r.at): r.route for r in rows}
 
 
 def _beat_columns(table: Any) -> list[Any]:
@@ -250,10 +259,11 @@ def _note_silent(ctx: FleetContext) -> None:
 def _read_registry(conn: Any, ctx: FleetContext) -> None:
     ctx.registered = int(conn.scalar(select(func.count()).select_from(Terminal)) or 0)
     for (tid,) in conn.execute(select(Terminal.tid).where(Terminal.status != "active")):
-        ctx.suspect_tids.add(tid)
+        ctx.inactive_tids.add(tid)
     unusable = select(Merchant.mid).where(Merchant.status != "active")
     for (tid,) in conn.execute(select(Terminal.tid).where(Terminal.mid.in_(unusable))):
-        ctx.suspect_tids.add(tid)
+        ctx.inactive_tids.add(tid)
+    ctx.suspect_tids.update(ctx.inactive_tids)
 
 
 def _note_merchant_suspects(conn: Any, ctx: FleetContext, events: Iterable[EventRow]) -> None:
@@ -289,6 +299,7 @@ def _note_event_suspects(ctx: FleetContext, events: Iterable[EventRow]) -> None:
         if e.kind == "status_change" and e.code in ("active", "valid"):
             continue
         ctx.suspect_tids.add(e.tid)
+        ctx.signals_by_tid.setdefault(e.tid, []).append(e)
 
 
 def _to_assigned(ctx: FleetContext, e: EventRow) -> bool:
@@ -440,5 +451,6 @@ def _find_defective_versions(ctx: FleetContext, events: Iterable[EventRow]) -> N
             continue
         others = set(ctx.latest_beat) - stats.terminals
         other_rate = len(others & failing_now) / len(others) if others else 0.0
+        stats.other_rate = other_rate
         if stats.rate >= 0.5 and stats.rate >= 3 * other_rate + 0.05:
             ctx.defective_versions[version] = stats

@@ -85,8 +85,7 @@ def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
                      and not str(e.code).startswith("device.")]
     if ev.tid not in stats.failing and not failed_reports:
         return []
-    others = set(fleet.latest_beat) - stats.terminals
-    old_rate = len(others & fleet.failing_terminals()) / len(others) if others else 0.0
+    old_rate = stats.other_rate
     lines: list[Line] = [note(since, f"version {version} rolled out; {len(stats.failing)} of {len(stats.terminals)} "
                                      f"terminals that installed it failed ({stats.rate:.0%}) against {old_rate:.0%} "
                                      "of the others",
