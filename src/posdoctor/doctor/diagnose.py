@@ -142,8 +142,8 @@ def trouble_lines(ev: TerminalEvidence, fleet: FleetContext | None = None) -> li
 
 
 # --- entry points ---------------------------------------------------------------------------
-def diagnose_evidence(ev: TerminalEvidence, fleet: FleetContext) -> Diagnosis:
-    findings = rank(run_rules(ev, fleet), trouble_lines(ev, fleet))
+def diagnose_evidence(ev: TerminalEvidence, fleet: FleetContext, only: frozenset[str] | None = None) -> Diagnosis:
+    findings = rank(run_rules(ev, fleet, only), trouble_lines(ev, fleet))
     return Diagnosis(ev.tid, observed_symptoms(ev, findings), findings, ev.window)
 
 
@@ -154,6 +154,7 @@ def diagnose_terminal(store: Any, tid: str, *, since: datetime | None = None, un
     return diagnose_evidence(load_terminal(store, tid, window), context)
 
 
+OUTAGE_CAUSES = frozenset({"backend.host_down"})
 OUTAGE_SIGNALS = frozenset({"comm.connect_failed", "comm.connect_timeout", "host.rc.96", "comm.receive_failed"})
 
 
@@ -194,7 +195,8 @@ def diagnose_fleet(store: Any, *, since: datetime | None = None, until: datetime
     for n, (tid, ev) in enumerate(sorted(evidences.items()), 1):
         if tid in aliases and ev.terminal is None:
             continue  # a typo'd TID: reported under the registered terminal that uses it
-        diagnosis = diagnose_evidence(ev, context)
+        # outage-only evidence holds nothing but the outage's signals: only its rule can speak
+        diagnosis = diagnose_evidence(ev, context, OUTAGE_CAUSES if tid in light else None)
         if diagnosis.failing:
             results.append(diagnosis)
         if progress is not None:

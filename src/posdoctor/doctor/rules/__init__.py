@@ -18,10 +18,13 @@ __all__ = ["run_rules", "covered_causes", "RULES"]
 log = logging.getLogger(__name__)
 
 
-def run_rules(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    """Every rule's findings for one terminal (a failing rule is logged, never fatal)."""
+def run_rules(ev: TerminalEvidence, fleet: FleetContext, only: frozenset[str] | None = None) -> list[Finding]:
+    """Every rule's findings for one terminal (a failing rule is logged, never fatal);
+    ``only``: just the rules that can return these causes."""
     findings: list[Finding] = []
-    for fn, _causes in RULES:
+    for fn, causes in RULES:
+        if only is not None and not only.intersection(causes):
+            continue
         try:
             findings.extend(fn(ev, fleet))
         except Exception:  # one broken rule must not hide the others' findings
