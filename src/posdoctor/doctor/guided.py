@@ -66,10 +66,6 @@ class Question:
         return p if answer else 1 - p
 
 
-def _entropy(probs: dict[str, float]) -> float:
-    return -sum(p * math.log2(p) for p in probs.values() if p > 0)
-
-
 def _entropy_of(weights: list[float], total: float) -> float:
     """Entropy (bits) of the distribution proportional to `weights` (summing to `total`)."""
     if total <= 0:
