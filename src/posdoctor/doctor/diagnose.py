@@ -9,6 +9,7 @@ and ``FleetDiagnosis.to_json()`` is ``{"terminals": [...], "by_cause": {ID: coun
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,7 +76,9 @@ def _finding_json(tid: str, f: Finding, lang: str | None, fix_json: Callable[...
     }
 
 
+@lru_cache(maxsize=512)
 def remedy_json(cause: str, lang: str | None = None) -> dict[str, Any]:
+    """The remedy in the contract shape (cached: the same object for every terminal, read-only)."""
     if cause == UNKNOWN:
         return {"explanation": {"zh": "证据不足, 无法确定原因", "en": "Not enough evidence to name the cause"},
                 "auto_fix": None}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,12 +45,21 @@ def _person_actions(cause: str, lang: str | None = None) -> list[dict[str, str]]
 
 def fix_json(tid: str, cause: str) -> dict[str, Any]:
     """The ``fix`` member of a finding in diagnose JSON."""
+    return {**_fix_json(cause), "command": _command(tid, cause)}
+
+
+def _command(tid: str, cause: str) -> str | None:
+    name = fix_name_for(cause)
+    return f"posdoctor fix {tid} --cause {cause} --apply" if name in ACTIONS else None
+
+
+@lru_cache(maxsize=512)
+def _fix_json(cause: str) -> dict[str, Any]:
     name = fix_name_for(cause)
     if name is None or name not in ACTIONS:
         return {"name": None, "automatic": False, "needs_person": _person_actions(cause), "command": None}
     action = ACTIONS[name]
-    return {"name": name, "automatic": True, "zh": action.zh, "en": action.en,
-            "command": f"posdoctor fix {tid} --cause {cause} --apply",
+    return {"name": name, "automatic": True, "zh": action.zh, "en": action.en, "command": None,
             "needs_person": _person_actions(cause)}
 
 
