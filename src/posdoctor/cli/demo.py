@@ -1,191 +1,171 @@
-"""`posdoctor demo`: the host on loopback and a demo merchant's terminals through a day.
+"""`posdoctor demo`: a fleet's day with a handful of faults, then the doctor's findings.
 
-Each terminal is registered (or re-keyed when it already is), then the real emulator
-downloads its master key, parameters, CAPK and AID, signs in, makes a balance inquiry,
-sales, a void and a refund, settles and signs off, over TCP with real ISO 8583 bytes.
-The database stays in `$POSDOCTOR_HOME` for the commands the README shows next.
+The host and the TMS run on loopback with the embedded SQLite default; 200 emulated
+terminals (the real emulator over real TCP) live through a simulated day (power-on, the
+morning sign-in storm, sales, voids, refunds, heartbeats, an upgrade campaign, settlement,
+sign-off) while a few faults from different cause families strike. Then the doctor reads
+only the evidence left in the database and names each failing terminal's cause with its
+remedy. The database stays, so `posdoctor diagnose`, `posdoctor ask` and `posdoctor fix`
+can be tried right after.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import sys
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.live import Live
 from rich.table import Table
 
-from posdoctor.crypto.hsm import SoftHSM
-from posdoctor.host.config import HostConfig
-from posdoctor.host.provision import KeyRoomSheet, provision_card, provision_terminal, rekey_terminal
-from posdoctor.host.server import HostServer
-from posdoctor.store import Store, open_store
-from posdoctor.store.config import load_lmk, load_settings
-from posdoctor.terminal import Card, Outcome, PaymentApp, TerminalFiles, open_app
+from posdoctor.sim.config import FaultSpec, SimConfig, parse_fault_spec
 
-DEMO_MID = "898100000000001"
-DEMO_MERCHANT = "posdoctor 演示商户 Demo Merchant"
-DEMO_CARD = "6222021234567890128"
-DEMO_PIN = "123456"
-DEMO_BALANCE = 10_000_000
-FIRST_TID = 10000001
-SALES = (1250, 3800, 990)
-STEPS = ("init", "signin", "balance", "sale", "sale", "sale", "void", "refund", "settle", "signoff")
+__all__ = ["register", "demo_command", "DEMO_FAULTS"]
 
-
-@dataclass
-class TerminalRun:
-    tid: str
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if not o.ok]
-
-    def spent(self) -> int:
-        """Net amount taken from the card by this terminal's approved transactions."""
-        total = 0
-        for outcome in self.outcomes:
-            if outcome.ok and outcome.txn is not None:
-                sign = -1 if outcome.operation in ("void", "refund") else 1
-                total += sign * outcome.txn.amount
-        return total
-
-
-def register_demo_fleet(store: Store, hsm: SoftHSM, count: int) -> dict[str, KeyRoomSheet]:
-    """The demo merchant, its terminals and a card; existing ones are reused (re-keyed)."""
-    if not any(m.mid == DEMO_MID for m in store.list_merchants()):
-        store.add_merchant(DEMO_MID, DEMO_MERCHANT)
-    if store.find_card_by_pan(DEMO_CARD) is None:
-        provision_card(store, hsm, DEMO_CARD, DEMO_PIN, DEMO_BALANCE)
-    known = {t.tid for t in store.list_terminals(DEMO_MID)}
-    sheets = {}
-    for i in range(count):
-        tid = str(FIRST_TID + i)
-        if tid not in known:
-            sheets[tid] = provision_terminal(store, hsm, tid, DEMO_MID, f"DEMO{i + 1:06d}", "EMU-100")
-        else:
-            sheets[tid] = rekey_terminal(store, hsm, tid)
-    return sheets
-
-
-def card_balance(store: Store) -> int:
-    card = store.find_card_by_pan(DEMO_CARD)
-    assert card is not None, "the demo card is registered by register_demo_fleet"
-    return store.get_account(card.account_id).balance
-
-
-async def run_terminal(home: Path, tid: str, sheet: KeyRoomSheet, port: int, advance) -> TerminalRun:
-    files = TerminalFiles(home)
-    if files.exists(tid):
-        files.state_path(tid).unlink()  # a factory-fresh device each demo run
-    serial = f"DEMO{int(tid) - FIRST_TID + 1:06d}"
-    app: PaymentApp = open_app(home, tid, create={"serial": serial, "mid": DEMO_MID, "model": "EMU-100"})
-    app.state.comm.host, app.state.comm.port = "127.0.0.1", port
-    app.inject_transport_key(sheet.tk)
-    card = Card(DEMO_CARD)
-    run = TerminalRun(tid)
-
-    async def step(coro) -> Outcome:
-        outcome = await coro
-        run.outcomes.append(outcome)
-        advance()
-        return outcome
-
-    init = await app.initialise()
-    run.outcomes.extend(init)
-    advance()
-    await step(app.sign_in())
-    await step(app.balance(card, DEMO_PIN))
-    sales = [await step(app.sale(card, amount, DEMO_PIN)) for amount in SALES]
-    if sales[0].ok and sales[0].txn is not None:
-        await step(app.void(sales[0].txn.stan, card, DEMO_PIN))
-    if sales[1].ok and sales[1].txn is not None and sales[1].txn.rrn:
-        await step(app.refund(card, 500, sales[1].txn.rrn, DEMO_PIN))
-    await step(app.settle())
-    await step(app.sign_off())
-    return run
-
-
-async def run_demo(store: Store, hsm: SoftHSM, home: Path, count: int, console: Console,
-                   show_progress: bool) -> tuple[list[TerminalRun], int, int]:
-    sheets = register_demo_fleet(store, hsm, count)
-    before = card_balance(store)
-    server = HostServer(store, hsm, HostConfig(port=0))
-    _, port = await server.start()
-    try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, disable=not show_progress) as progress:
-            task = progress.add_task("终端上线与交易 / terminals at work", total=count * len(STEPS))
-            runs = await asyncio.gather(*(
-                run_terminal(home, tid, sheet, port, lambda: progress.advance(task))
-                for tid, sheet in sheets.items()
-            ))
-    finally:
-        await server.stop()
-    return list(runs), before, card_balance(store)
-
-
-def summary_table(runs: list[TerminalRun]) -> Table:
-    table = Table(title="演示结果 / Demo results (ok/tried)")
-    for column in ("TID", "初始化\ninit", "签到\nsign-in", "查询\nbalance", "消费\nsale", "撤销\nvoid",
-                   "退货\nrefund", "结算\nsettle", "签退\nsign-off"):
-        table.add_column(column, no_wrap=True)
-    for run in runs:
-        by_op: dict[str, list[Outcome]] = {}
-        for outcome in run.outcomes:
-            by_op.setdefault(outcome.operation, []).append(outcome)
-
-        def mark(op: str) -> str:
-            got = by_op.get(op, [])
-            return "-" if not got else f"{sum(o.ok for o in got)}/{len(got)}"
-
-        init_ok = all(o.ok for o in run.outcomes if o.operation.endswith("_download"))
-        table.add_row(run.tid, "✓" if init_ok else "✗", mark("sign_in"), mark("balance"), mark("sale"),
-                      mark("void"), mark("refund"), mark("settlement"), mark("sign_off"))
-    return table
-
-
-def demo(
-    terminals: int = typer.Option(20, "--terminals", "-n", min=1, max=500, help="How many terminals"),
-    db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite in POSDOCTOR_HOME)"),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables"),
-) -> None:
-    """Run the host and a demo merchant's terminals through a day. 演示：主机与终端完整流程。"""
-    console = Console(stderr=as_json, width=None if sys.stdout.isatty() else 100)
-    settings = load_settings()
-    home = settings.ensure_home()
-    store = open_store(db)
-    hsm = SoftHSM(load_lmk(home))
-    try:
-        runs, before, after = asyncio.run(run_demo(store, hsm, home, terminals, console, not as_json))
-    finally:
-        store.engine.dispose()
-    spent = sum(run.spent() for run in runs)
-    conserved = before - after == spent
-    failed = [run for run in runs if run.failed]
-    result = {
-        "terminals": len(runs), "failed_terminals": [run.tid for run in failed],
-        "card_balance_before": before, "card_balance_after": after, "net_spent": spent,
-        "money_conserved": conserved, "home": str(home),
-    }
-    if as_json:
-        print(json.dumps(result, ensure_ascii=False))
-    else:
-        console.print(summary_table(runs))
-        for run in failed:
-            for outcome in run.failed:
-                console.print(f"[red]{run.tid} {outcome.operation}[/red]: {outcome.text}")
-        console.print(f"卡余额 card balance: {before} -> {after} 分 (fen); 净消费 net spent {spent}; "
-                      f"资金守恒 money conserved: {'是 yes' if conserved else '否 NO'}")
-        console.print(f"数据保存在 data kept in {home}: 试试 try `posdoctor journal {FIRST_TID}`")
-    if failed or not conserved:
-        raise typer.Exit(1)
+# One fault from each of several families, on terminals the README names.
+DEMO_FAULTS = (
+    "keys.tmk_mismatch@10000007",
+    "status.merchant_frozen@10000023",
+    "net.firewall_blocked@10000042",
+    "hw.printer@10000058",
+    "txn.reversal_pending@10000077",
+    "config.wrong_host@10000101",
+    "upgrade.firmware_defect",
+)
+MARKER = "demo-database.txt"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    app.command("demo", help="演示: 200台终端的一天、注入故障、诊断 / demo: a fleet's day with faults, then diagnosis")(
+        demo_command)
+
+
+def _fail(zh: str, en: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"ok": False, "error": {"zh": zh, "en": en}}, ensure_ascii=False))
+    else:
+        Console(stderr=True).print(f"[red]{zh} / {en}[/red]")
+    raise typer.Exit(2)
+
+
+def _database_is_free(url: str, home: Path) -> bool:
+    """Empty, or made by an earlier demo: the demo resets it; anything else is left alone."""
+    from sqlalchemy import create_engine, inspect, text
+
+    marker = home / MARKER
+    if marker.is_file() and marker.read_text(encoding="utf-8").strip() == url:
+        return True
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if "merchants" not in inspect(conn).get_table_names():
+                return True
+            return not conn.execute(text("SELECT count(*) FROM merchants")).scalar()
+    finally:
+        engine.dispose()
+
+
+def _fleet_table(fleet: Any, lang: str) -> Table:
+    from posdoctor.doctor.catalog import CAUSES
+
+    table = Table(title="车队健康 / fleet health: failing terminals by cause")
+    for column in ("原因 cause", "ID", "终端数 terminals", "终端 TIDs"):
+        table.add_column(column)
+    for cause, count in fleet.by_cause.most_common():
+        entry = CAUSES.get(cause)
+        name = (entry.zh if lang == "zh" else entry.en) if entry else cause
+        tids = [d.tid for d in fleet.terminals if d.cause == cause]
+        shown = " ".join(tids[:6]) + (f" … (+{len(tids) - 6})" if len(tids) > 6 else "")
+        table.add_row(name + (" [全网 fleet]" if entry and entry.fleet else ""), cause, str(count), shown)
+    return table
+
+
+def _diagnosis_table(fleet: Any, lang: str) -> Table:
+    from posdoctor.doctor.catalog import CAUSES
+    from posdoctor.doctor.diagnose import remedy_json
+
+    table = Table(title="每台故障终端的诊断与处理 / each failing terminal: diagnosis and remedy", show_lines=True)
+    for column in ("终端 TID", "原因 cause", "依据 evidence", "处理 what to do"):
+        table.add_column(column, overflow="fold")
+    for diagnosis in fleet.terminals:
+        top = diagnosis.top
+        if top is None:
+            continue
+        entry = CAUSES.get(top.cause)
+        name = (entry.zh if lang == "zh" else entry.en) if entry else top.cause
+        evidence = "\n".join(line.text(lang) for line in top.evidence[:1])
+        remedy = remedy_json(top.cause, lang)
+        steps = (remedy.get("merchant_steps") or {}).get(lang) or []
+        first = steps[0] if steps else ""
+        fix = remedy.get("auto_fix")
+        todo = first + (f"\nposdoctor fix {diagnosis.tid} --apply ({fix})" if fix else "")
+        table.add_row(diagnosis.tid, f"{name}\n{top.cause} {top.confidence:.0%}", evidence, todo)
+    return table
+
+
+def demo_command(
+    terminals: Annotated[int, typer.Option("--terminals", "-n", min=20, max=10_000, help="终端数 / terminals")] = 200,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子 / seed")] = 1,
+    db: Annotated[str | None, typer.Option("--db", help="数据库URL / database URL")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="zh | en")] = "zh",
+    as_json: Annotated[bool, typer.Option("--json", help="输出JSON / print one JSON object")] = False,
+) -> None:
+    """Run 200 terminals through a day with faults, then diagnose the fleet."""
+    from posdoctor.cli.sim import progress_view, summary_view
+    from posdoctor.doctor.diagnose import diagnose_fleet
+    from posdoctor.sim.run import run_simulation
+    from posdoctor.store import open_store
+    from posdoctor.store.config import load_settings
+
+    if lang not in ("zh", "en"):
+        _fail("--lang 只能是 zh 或 en", "--lang must be zh or en", as_json)
+    settings = load_settings()
+    home = settings.ensure_home()
+    url = settings.database_url(db)
+    if not _database_is_free(url, home):
+        _fail(f"数据库 {url} 已有非演示数据, 演示会清空它; 请用 --db 或另一个 POSDOCTOR_HOME",
+              f"database {url} holds data the demo did not make and the demo resets it; "
+              "use --db or another POSDOCTOR_HOME", as_json)
+    faults: list[FaultSpec] = [parse_fault_spec(text) for text in DEMO_FAULTS]
+    faults = [f for f in faults if f.tid is None or int(f.tid) <= 10_000_000 + terminals]
+    console = Console(stderr=as_json)
+    show = not as_json and console.is_terminal
+    live = Live(progress_view({"phase": "setup", "label": "准备 setting up"}), console=console,
+                refresh_per_second=4, transient=True)
+    started = time.monotonic()
+    config = SimConfig(terminals=terminals, seed=seed, faults=faults, db_url=url, home=home,
+                       progress=(lambda snap: live.update(progress_view(snap))) if show else None)
+    with live if show else contextlib.nullcontext():
+        result = run_simulation(config)
+    (home / MARKER).write_text(url, encoding="utf-8")
+    simulated_s = time.monotonic() - started
+
+    from datetime import datetime
+
+    since, until = (datetime.fromisoformat(t) for t in result.window)
+    store = open_store(url, home=home)
+    try:
+        if not as_json:
+            console.print(summary_view(result))
+            console.print("医生诊断中(只读证据) / the doctor reads the evidence ...")
+        fleet = diagnose_fleet(store, since=since, until=until)
+    finally:
+        store.engine.dispose()
+    total_s = time.monotonic() - started
+    if as_json:
+        print(json.dumps({"ok": True, "db": url, "summary": result.summary(), "truth": result.truth,
+                          "fleet": fleet.to_json(lang), "seconds": round(total_s, 1),
+                          "simulation_seconds": round(simulated_s, 1)}, ensure_ascii=False))
+        return
+    console.print(_fleet_table(fleet, lang))
+    console.print(_diagnosis_table(fleet, lang))
+    console.print(f"用时 / took {total_s:.0f} s;  数据库 / database: {url}")
+    console.print("接着试试 / try next:\n"
+                  "  posdoctor diagnose 10000007\n"
+                  "  posdoctor diagnose --fleet\n"
+                  "  posdoctor fix 10000007            # 预演 dry run; --apply 执行\n"
+                  "  posdoctor ask \"刷卡后显示A0 MAC校验错\"")
