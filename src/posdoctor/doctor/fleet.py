@@ -11,7 +11,7 @@ site power losses), and the set of terminals that show any sign of trouble.
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -143,14 +143,9 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
             Event.kind == "self_check", Event.at >= ctx.since, Event.at < ctx.until).order_by(Event.at)).all()
     _note_event_suspects(ctx, events)
     ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
-    marks = _unreachable_marks(ctx, events)
-    ctx.outages = _spans(ctx, marks, "host unreachable") or _fleet_wide(ctx, events)
-    ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts", share=0.2)
-    ctx.host_busy = _host_turned_away(events)
-    ctx.overloads += ctx.host_busy
-    _find_site_power(ctx, events)
-    _find_mass_reboots(ctx, checks, events)
-    _find_defective_versions(ctx, events)
+    from posdoctor.doctor.fleet_spans import find_spans  # it builds on this module's types
+
+    find_spans(ctx, events, list(checks))
     return ctx
 
 
@@ -300,157 +295,3 @@ def _note_event_suspects(ctx: FleetContext, events: Iterable[EventRow]) -> None:
             continue
         ctx.suspect_tids.add(e.tid)
         ctx.signals_by_tid.setdefault(e.tid, []).append(e)
-
-
-def _to_assigned(ctx: FleetContext, e: EventRow) -> bool:
-    host, port = e.detail.get("host"), e.detail.get("port")
-    if ctx.assigned_comm is None or not host or port in (None, ""):
-        return True
-    return (str(host), int(port)) == ctx.assigned_comm
-
-
-def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
-    """Connect failures to the endpoint the fleet uses (a terminal with a wrong endpoint
-    says nothing about the host), 96 answers the host wrote, 96 the terminals saw."""
-    marks = [(e.tid, e.at) for e in events
-             if e.tid and e.kind == "terminal_event" and e.code in UNREACHABLE_CODES and _to_assigned(ctx, e)]
-    marks += [(tid, at) for tid, at, _rc in ctx.journal_marks]
-    marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
-    return marks
-
-
-def _fleet_wide(ctx: FleetContext, events: Iterable[EventRow]) -> list[Span]:
-    """Most of the fleet found the host refusing connections at some point (terminal
-    clocks disagree, so no common bucket): one span over the whole window."""
-    refused = [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event"
-               and e.code == "comm.connect_failed" and _to_assigned(ctx, e)]
-    tids = frozenset(tid for tid, _at in refused)
-    if len(tids) >= max(3, 0.5 * ctx.size):
-        start = min(at for _tid, at in refused)
-        return [Span(start, ctx.until, tids, "host unreachable (fleet-wide)")]
-    return []
-
-
-def _slow_marks(events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
-    return [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code in SLOW_CODES]
-
-
-TURNED_AWAY = ("connection_refused",)
-
-
-def _host_turned_away(events: Iterable[EventRow]) -> list[Span]:
-    """Buckets in which the host itself turned connections away (at capacity)."""
-    by_bucket: dict[int, int] = defaultdict(int)
-    for e in events:
-        if e.source == "host" and e.kind in TURNED_AWAY:
-            by_bucket[_bucket_of(e.at)] += 1
-    return [Span(_bucket_time(b - 1), _bucket_time(b + 2), frozenset(), f"host turned away {n} connections")
-            for b, n in sorted(by_bucket.items()) if n >= 3]
-
-
-def _threshold(ctx: FleetContext, share: float = 0.1) -> int:
-    return max(3, int(share * ctx.size))
-
-
-def _spans(ctx: FleetContext, marks: list[tuple[str, datetime]], what: str, share: float = 0.1) -> list[Span]:
-    """Runs of buckets in which at least a tenth of the fleet (and 3) showed the mark."""
-    by_bucket: dict[int, set[str]] = defaultdict(set)
-    for tid, at in marks:
-        by_bucket[_bucket_of(at)].add(tid)
-    hot = sorted(b for b, tids in by_bucket.items() if len(tids | by_bucket.get(b - 1, set())) >= _threshold(ctx, share))
-    spans: list[Span] = []
-    for b in hot:
-        tids = frozenset(by_bucket[b])
-        if spans and _bucket_of(spans[-1].end) >= b - 1:
-            last = spans[-1]
-            spans[-1] = Span(last.start, _bucket_time(b + 1), last.tids | tids, what)
-        else:
-            spans.append(Span(_bucket_time(b - 1), _bucket_time(b + 1), tids, what))
-    return spans
-
-
-def _site_of(beat: EventRow | None) -> str | None:
-    if beat is None:
-        return None
-    site = beat.detail.get("site")
-    return str(site) if site else None
-
-
-def _find_site_power(ctx: FleetContext, events: Iterable[EventRow]) -> None:
-    """A site where most terminals lost power at the same time."""
-    sites: dict[str, set[str]] = defaultdict(set)
-    for tid, beat in ctx.latest_beat.items():
-        site = _site_of(beat)
-        if site:
-            sites[site].add(tid)
-    if not sites:
-        return
-    marks: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for e in events:
-        if e.tid and (e.code in POWER_CODES or (e.kind == "terminal_event" and e.detail.get("power_loss"))):
-            site = _site_of(ctx.latest_beat.get(e.tid))
-            if site:
-                marks[(site, _bucket_of(e.at) // 3)].add(e.tid)
-    for (site, b3), tids in marks.items():
-        members = sites.get(site, set())
-        if len(tids) >= 2 and len(tids) >= 0.5 * max(len(members), 1):
-            start = _bucket_time(b3 * 3 - 3)
-            ctx.site_power.append(Span(start, start + timedelta(seconds=BUCKET_S * 9), frozenset(members), site))
-
-
-INSTALL_STEPS = ("install", "reboot", "self_check", "sign_in", "commit")
-
-
-def _find_mass_reboots(ctx: FleetContext, checks: list[Any], events: Iterable[EventRow]) -> None:
-    """Many terminals running their power-on self-check again at the same moment in the
-    middle of the day (not for an upgrade): the power went off where they stand."""
-    upgraded = {e.tid for e in events if e.kind == "upgrade_report"}
-    seen: set[str] = set()
-    marks: dict[int, set[str]] = defaultdict(set)
-    for tid, at in checks:
-        if tid is None:
-            continue
-        if tid in seen and tid not in upgraded:
-            marks[_bucket_of(at) // 3].add(tid)
-        seen.add(tid)
-    for b3, tids in sorted(marks.items()):
-        if len(tids) >= _threshold(ctx):
-            start = _bucket_time(b3 * 3 - 3)
-            ctx.site_power.append(Span(start, start + timedelta(seconds=BUCKET_S * 9), frozenset(tids),
-                                       f"{len(tids)} terminals restarted together"))
-            ctx.suspect_tids.update(tids)
-
-
-def _find_defective_versions(ctx: FleetContext, events: Iterable[EventRow]) -> None:
-    """A version that fails on most terminals that install it (across models), far more
-    often than the terminals that stay on their version."""
-    tried: dict[str, set[str]] = defaultdict(set)
-    failed: dict[str, set[str]] = defaultdict(set)
-    for e in events:
-        if e.kind != "upgrade_report" or not e.tid:
-            continue
-        version = str(e.detail.get("to_version") or "")
-        if not version:
-            continue
-        tried[version].add(e.tid)
-        stats = ctx.versions.setdefault(version, VersionStats(version))
-        stats.rollout = e.at if stats.rollout is None else min(stats.rollout, e.at)
-        ok = bool(e.detail.get("ok", True))
-        if (e.code in INSTALL_STEPS and not ok) or e.code == "rollback":
-            failed[version].add(e.tid)
-    failing_now = set(ctx.failing_by_tid) | {e.tid for e in events if e.tid and e.source == "terminal"
-                                             and e.kind == "terminal_event" and not str(e.code).startswith("upgrade.")}
-    for version, stats in ctx.versions.items():
-        running = set(stats.terminals)  # newest heartbeat on this version
-        stats.terminals = running | tried.get(version, set())
-        stats.failing = failed.get(version, set())
-        if stats.rollout is not None:
-            stats.failing |= (running & tried.get(version, set())) & failing_now
-    for version, stats in ctx.versions.items():
-        if stats.rollout is None or len(stats.failing) < 2:
-            continue
-        others = set(ctx.latest_beat) - stats.terminals
-        other_rate = len(others & failing_now) / len(others) if others else 0.0
-        stats.other_rate = other_rate
-        if stats.rate >= 0.5 and stats.rate >= 3 * other_rate + 0.05:
-            ctx.defective_versions[version] = stats
