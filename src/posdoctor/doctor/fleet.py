@@ -180,11 +180,14 @@ def _beat_columns(table: Any) -> list[Any]:
             detail[("comm", "port")].as_string().label("comm_port"),
             detail[("comm", "tpdu")].as_string().label("comm_tpdu"),
             detail["site"].as_string().label("site"),
-            detail["installed_apps"].as_string().label("installed_apps")]
+            detail["installed_apps"].as_string().label("installed_apps"),
+            detail[("error_counters", "crash")].as_string().label("crashes"),
+            detail[("error_counters", "watchdog")].as_string().label("watchdogs")]
 
 
 def _beat_detail(r: Any) -> dict[str, Any]:
-    detail: dict[str, Any] = {"app_version": r.app_version, "site": r.site}
+    detail: dict[str, Any] = {"app_version": r.app_version, "site": r.site,
+                              "error_counters": {"crash": int(r.crashes or 0), "watchdog": int(r.watchdogs or 0)}}
     if r.comm_host:
         detail["comm"] = {"host": r.comm_host, "port": r.comm_port, "tpdu": r.comm_tpdu}
     if r.installed_apps:

@@ -139,6 +139,8 @@ def _find_mass_reboots(ctx: FleetContext, checks: list[Any], events: Iterable[Ev
     """Many terminals running their power-on self-check again at the same moment in the
     middle of the day (not for an upgrade): the power went off where they stand."""
     upgraded = {e.tid for e in events if e.kind == "upgrade_report"}
+    upgraded |= {tid for tid, beat in ctx.latest_beat.items()  # crashing apps restart too
+                 if any((beat.detail.get("error_counters") or {}).get(k) for k in ("crash", "watchdog"))}
     seen: set[str] = set()
     marks: dict[int, set[str]] = defaultdict(set)
     for tid, at in checks:

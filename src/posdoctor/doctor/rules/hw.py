@@ -56,10 +56,11 @@ def power(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         if isinstance(volts, (int, float)) and 0 < volts < LOW_VOLTAGE:
             lines.append(beat_line(beat, f"supply voltage low ({volts} V)", f"供电电压低({volts} V)"))
     planned = [e for e in ev.of("tms", "upgrade_report") if e.code in ("reboot", "rollback")]
-    reboots = ev.counter_rise("reboot") - len(planned)  # an upgrade's reboots are not power trouble
+    crashes = ev.counter_rise("crash") + ev.counter_rise("watchdog")
+    reboots = ev.counter_rise("reboot") - len(planned) - crashes  # upgrades and crashes restart too
     if reboots >= 2:
         lines.append(note(None, f"{reboots} unexpected reboots", f"{reboots}次意外重启"))
-    site = next((s for s in fleet.site_power if ev.tid in s.tids), None)
+    site = next((s for s in fleet.site_power if ev.tid in s.tids), None) if not crashes else None
     if site is not None:
         lines.append(note(site.start, f"power loss where it stands: {site.what} between {site.start:%H:%M} and "
                                       f"{site.end:%H:%M}", f"所在场所断电: {site.start:%H:%M}至{site.end:%H:%M}间{site.what}"))
