@@ -15,19 +15,12 @@ from typing import Any, Protocol
 
 import httpx
 
-from posdoctor.terminal.messages import Message
+from posdoctor.terminal.messages import TMS_MESSAGES, Message
 
 __all__ = ["TmsClient", "TmsError", "TmsUnreachable", "TmsTimeout", "TmsRefused", "TmsBadAnswer",
            "HttpTmsClient", "LocalTmsClient", "ReportBatch", "TMS_MESSAGES"]
 
 API = "/api/v1"
-
-
-class TMS_MESSAGES:
-    UNREACHABLE = Message("tms.unreachable", "无法连接终端管理平台", "Cannot reach the TMS")
-    TIMEOUT = Message("tms.timeout", "终端管理平台响应超时", "The TMS did not answer in time")
-    REFUSED = Message("tms.refused", "终端管理平台拒绝了本设备", "The TMS refused this device")
-    BAD_ANSWER = Message("tms.bad_answer", "终端管理平台应答异常", "The TMS answer could not be used")
 
 
 class TmsError(Exception):

@@ -17,35 +17,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from posdoctor.terminal.messages import Message
+from posdoctor.terminal.messages import UPGRADE_MESSAGES
 from posdoctor.terminal.slots import SlotStore
 from posdoctor.terminal.state import AppSettings, CommSettings, EmvTables, TerminalState
 
 __all__ = ["UPGRADE_MESSAGES", "UpgradeJob", "UpgradeRecord", "PollResult", "job_key", "in_window",
            "not_before_passed", "DownloadFile", "reset_terminal_data"]
-
-
-class UPGRADE_MESSAGES:
-    POSTPONED = Message("upgrade.postponed", "升级已推迟", "Upgrade postponed")
-    SETTLE_FAILED = Message("upgrade.settle_failed", "升级前结算失败,升级推迟",
-                            "Settlement before the upgrade failed: upgrade postponed")
-    DOWNLOAD_FAILED = Message("upgrade.download_failed", "升级包下载失败", "Upgrade package download failed")
-    VERIFY_FAILED = Message("upgrade.verify_failed", "升级包校验失败(校验值或签名不符)",
-                            "Upgrade package failed verification (checksum or signature)")
-    REFUSED = Message("upgrade.refused", "升级包不适用于本终端", "The upgrade package does not fit this terminal")
-    INSTALLED = Message("ok.upgrade_installed", "升级包已安装,重启中", "Upgrade installed, rebooting")
-    SELF_CHECK_FAILED = Message("upgrade.self_check_failed", "升级后自检失败", "Self-check failed after the upgrade")
-    SIGN_IN_FAILED = Message("upgrade.sign_in_failed", "升级后签到测试失败", "Test sign-in failed after the upgrade")
-    CRASHED = Message("upgrade.crash", "新版本启动后崩溃", "The new version crashed on start")
-    ROLLED_BACK = Message("upgrade.rolled_back", "升级失败,已回退到原版本",
-                          "Upgrade failed: back on the previous version")
-    COMMITTED = Message("ok.upgrade", "升级成功", "Upgrade complete")
-    ROLLBACK_ORDERED = Message("upgrade.rollback_ordered", "按平台要求已回退版本",
-                               "Rolled back to the previous version as the TMS asked")
-    BOOT_FALLBACK = Message("upgrade.boot_fallback", "启动分区异常,已从备用分区启动",
-                            "The boot slot failed: started from the other slot")
-    RESET = Message("upgrade.reset", "升级重置了终端数据", "The upgrade reset terminal data")
-    WITHDRAWN = Message("upgrade.withdrawn", "平台已撤回升级,未安装", "The TMS withdrew the upgrade: not installed")
 
 
 class UpgradeJob(BaseModel):
