@@ -175,51 +175,56 @@ def load_lmk(home: str | Path) -> bytes:
     Refuses a key file that the group or other users can access, like ssh does.
     """
     home = Path(home).expanduser()
-    home.mkdir(parents=True, exist_ok=True)
-    path = home / LMK_NAME
+    return load_private_key_file(home / LMK_NAME, LMK_BYTES, (16, 32), setting="lmk",
+                                 zh="本地主密钥文件", en="local master key file")
+
+
+def load_private_key_file(path: Path, create_bytes: int, lengths: tuple[int, ...], *,
+                          setting: str, zh: str, en: str) -> bytes:
+    """A secret kept as hex in a 0600 file: created (random) on first use, checked, read.
+
+    Creation links a private temp file into place, so concurrent first users agree on one
+    key. A file the group or others can access, or one that does not hold ``lengths``
+    bytes of hex, is a ``ConfigError`` naming ``zh``/``en`` and ``setting``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        _create_lmk_file(path)
-    _check_lmk_permissions(path)
-    text = path.read_text(encoding="ascii", errors="replace").strip()
+        _create_private_file(path, create_bytes)
+    if os.name != "nt":
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigError(
+                f"{zh} {path} 权限过宽({mode:04o}),请执行 chmod 600 {path}",
+                f"{en} {path} is accessible by group or others ({mode:04o}); run chmod 600 {path}",
+                setting=setting,
+            )
     try:
-        lmk = bytes.fromhex(text)
+        secret = bytes.fromhex(path.read_text(encoding="ascii", errors="replace").strip())
     except ValueError:
-        lmk = b""
-    if len(lmk) not in (16, 32):
+        secret = b""
+    if len(secret) not in lengths:
+        digits = "或".join(str(2 * n) for n in lengths)
         raise ConfigError(
-            f"本地主密钥文件 {path} 内容无效(应为32或64位十六进制)",
-            f"local master key file {path} is invalid (expected 32 or 64 hex digits)",
-            setting="lmk",
+            f"{zh} {path} 内容无效(应为{digits}位十六进制)",
+            f"{en} {path} is invalid (expected {' or '.join(str(2 * n) for n in lengths)} hex digits)",
+            setting=setting,
         )
-    return lmk
+    return secret
 
 
-def _create_lmk_file(path: Path) -> None:
-    """Write a fresh key to a private temp file, then link it into place atomically.
+def _create_private_file(path: Path, nbytes: int) -> None:
+    """Write fresh random bytes (hex) to a private temp file, then link it into place.
 
-    If another process created the key first, its key wins and ours is discarded.
+    If another process created the file first, its key wins and ours is discarded.
     """
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_bytes(LMK_BYTES).hex().upper() + "\n")
+            handle.write(secrets.token_bytes(nbytes).hex().upper() + "\n")
         try:
             os.link(tmp, path)
         except FileExistsError:
             pass
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _check_lmk_permissions(path: Path) -> None:
-    if os.name == "nt":
-        return
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise ConfigError(
-            f"本地主密钥文件 {path} 权限过宽({mode:04o}),请执行 chmod 600 {path}",
-            f"local master key file {path} is accessible by group or others ({mode:04o}); "
-            f"run chmod 600 {path}",
-            setting="lmk",
-        )

@@ -8,16 +8,13 @@ signature over the whole package file before installing it.
 
 from __future__ import annotations
 
-import os
-import secrets
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from posdoctor.store import ConfigError
+from posdoctor.store.config import load_private_key_file
 
 KEY_NAME = "tms_signing.key"
 
@@ -26,47 +23,10 @@ def _key_path(home: str | Path) -> Path:
     return Path(home).expanduser() / KEY_NAME
 
 
-def _create_key_file(path: Path) -> None:
-    """Write a new seed to a private temp file and link it in (first writer wins)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_bytes(32).hex() + "\n")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _check_private(path: Path) -> None:
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"签名密钥文件 {path} 权限过宽({oct(mode & 0o777)}),请执行 chmod 600",
-            f"signing key file {path} is accessible by group or others "
-            f"({oct(mode & 0o777)}); run chmod 600",
-            setting="tms_signing_key",
-        )
-
-
 def load_signing_key(home: str | Path) -> Ed25519PrivateKey:
     """The TMS signing key of ``home``, created (0600) on first use."""
-    path = _key_path(home)
-    if not path.exists():
-        _create_key_file(path)
-    _check_private(path)
-    try:
-        seed = bytes.fromhex(path.read_text(encoding="ascii", errors="replace").strip())
-    except ValueError:
-        seed = b""
-    if len(seed) != 32:
-        raise ConfigError(f"签名密钥文件 {path} 内容无效(应为64位十六进制)",
-                          f"signing key file {path} is invalid (expected 64 hex digits)",
-                          setting="tms_signing_key")
+    seed = load_private_key_file(_key_path(home), 32, (32,), setting="tms_signing_key",
+                                 zh="签名密钥文件", en="signing key file")
     return private_key_from_seed(seed)
 
 
