@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 __all__ = ["JournalRow", "EventRow", "Line", "Finding", "stamp", "line"]
@@ -49,8 +49,22 @@ class EventRow:
         return str(self.detail.get("operation") or self.detail.get("kind") or "")
 
 
+# Evidence is shown in China Standard Time, where the merchants and operators are.
+CST = timezone(timedelta(hours=8), "CST")
+
+
+def local(at: datetime) -> datetime:
+    """``at`` in China time (a naive time is taken as UTC, as the store keeps it)."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(CST)
+
+
 def stamp(at: datetime | None) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%S") if at is not None else ""
+    return f"{local(at):%Y-%m-%d %H:%M:%S}+08" if at is not None else ""
+
+
+def hm(at: datetime) -> str:
+    """Hours and minutes in China time, for spans inside an evidence line."""
+    return f"{local(at):%H:%M}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
-from posdoctor.doctor.records import Finding
+from posdoctor.doctor.records import Finding, hm
 from posdoctor.doctor.rules.base import FINANCIAL_ROUTES, event_line, finding, journal_line, note, rule
 
 UNREACHABLE = ("comm.connect_failed", "comm.connect_timeout", "host.rc.96", "comm.receive_failed")
@@ -26,8 +26,8 @@ def host_down(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         next(s for s in fleet.outages if s.start <= after[0].at <= s.end + RESTART_EFFECT)
     lines = [journal_line(r) for r in rows] + [event_line(e) for e in events]
     lines.append(note(span.start, f"{len(span.tids)} terminals found the host refusing or answering 96 between "  # type: ignore[union-attr]
-                                  f"{span.start:%H:%M} and {span.end:%H:%M}",  # type: ignore[union-attr]
-                      f"{span.start:%H:%M}至{span.end:%H:%M}共{len(span.tids)}台终端连接被拒或收到96"))  # type: ignore[union-attr]
+                                  f"{hm(span.start)} and {hm(span.end)}",  # type: ignore[union-attr]
+                      f"{hm(span.start)}至{hm(span.end)}共{len(span.tids)}台终端连接被拒或收到96"))  # type: ignore[union-attr]
     if after:
         lines += [journal_line(r) for r in after[:2]]
         lines.append(note(after[0].at, "sign-in required after the host came back: its sessions were lost",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
-from posdoctor.doctor.records import Finding, Line
+from posdoctor.doctor.records import Finding, Line, hm
 from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, rule, self_check_faults
 
 PERIPHERAL_CAUSES = {
@@ -62,8 +62,8 @@ def power(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         lines.append(note(None, f"{reboots} unexpected reboots", f"{reboots}次意外重启"))
     site = next((s for s in fleet.site_power if ev.tid in s.tids), None) if not crashes else None
     if site is not None:
-        lines.append(note(site.start, f"power loss where it stands: {site.what} between {site.start:%H:%M} and "
-                                      f"{site.end:%H:%M}", f"所在场所断电: {site.start:%H:%M}至{site.end:%H:%M}间{site.what}"))
+        lines.append(note(site.start, f"power loss where it stands: {site.what} between {hm(site.start)} and "
+                                      f"{hm(site.end)}", f"所在场所断电: {hm(site.start)}至{hm(site.end)}间{site.what}"))
     if not lines:
         return []
     confidence = 0.9 if site is not None or events else (0.8 if len(lines) >= 2 else 0.65)

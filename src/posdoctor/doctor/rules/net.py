@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
-from posdoctor.doctor.records import Finding
+from posdoctor.doctor.records import Finding, hm
 from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, outside_fleet, rule
 
 WEAK_SIGNAL_DBM = -100
@@ -29,8 +29,8 @@ def offline(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     if network_none:
         lines.append(beat_line(beat, "no network link", "网络未连接"))  # type: ignore[arg-type]
     if silent:
-        lines.append(note(beat.at, f"last heartbeat; other terminals reported until {newest:%H:%M}",  # type: ignore[union-attr]
-                          f"最后一次心跳; 其他终端持续上报至{newest:%H:%M}"))
+        lines.append(note(beat.at, f"last heartbeat; other terminals reported until {hm(newest)}",  # type: ignore[union-attr]
+                          f"最后一次心跳; 其他终端持续上报至{hm(newest)}"))
     power = ev.terminal_events("device.power") or [b for b in ev.heartbeats() if b.detail.get("power_source") == "battery"]
     recovered = bool(down) and any(r.at > down[-1].at and r.rc == "00" for r in ev.journal)
     if network_none or len(down) >= 2:
@@ -126,7 +126,7 @@ def host_overloaded(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     lines = [event_line(e) for e in (inside or host_closed)]
     who = f"{len(span.tids)} terminals had slow answers or receive timeouts" if span.tids else span.what
     who_zh = f"{len(span.tids)}台终端应答慢或接收超时" if span.tids else "主机连接数已满, 拒绝新连接"
-    lines.append(note(span.start, f"{who} between {span.start:%H:%M} and {span.end:%H:%M}",
-                      f"{span.start:%H:%M}至{span.end:%H:%M}{who_zh}"))
+    lines.append(note(span.start, f"{who} between {hm(span.start)} and {hm(span.end)}",
+                      f"{hm(span.start)}至{hm(span.end)}{who_zh}"))
     confidence = 0.9 if inside else 0.72
     return [finding("net.host_overloaded", confidence, lines, signals={"comm.receive", "comm.connect"}, specificity=0.7)]
