@@ -103,3 +103,17 @@ def test_mask_pan_never_shows_the_middle(pan: str) -> None:
     masked = mask_pan(pan)
     assert len(masked) == len(pan)
     assert masked[6:-4] == "*" * (len(pan) - 10)
+
+
+@given(st.text(alphabet="0123456789", min_size=12, max_size=18))
+def test_luhn_complete_makes_valid_numbers(body: str) -> None:
+    from posdoctor.store.validate import luhn_complete
+
+    full = luhn_complete(body)
+    assert full[:-1] == body and luhn_valid(full)
+
+
+def test_luhn_complete_known_answer() -> None:
+    from posdoctor.store.validate import luhn_complete
+
+    assert luhn_complete("622202123456789012") == "6222021234567890128"  # the README's test card

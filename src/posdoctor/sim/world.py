@@ -26,6 +26,7 @@ from posdoctor.host.server import HostServer
 from posdoctor.store import Store, open_store
 from posdoctor.store.config import load_lmk
 from posdoctor.store.db import downgrade, make_engine
+from posdoctor.store.validate import luhn_complete
 from posdoctor.sim.clock import SimClock, default_day
 from posdoctor.sim.bulk import BANK, BULK_FROM, account_number, register_in_bulk
 from posdoctor.sim.config import FIRST_MID, SimConfig, mid_of, tid_of
@@ -33,7 +34,7 @@ from posdoctor.sim.fleet import SimTerminal, new_terminal, serial_of, model_of
 from posdoctor.sim.reports import ReportSink, SimTmsClient
 from posdoctor.terminal import Card
 
-__all__ = ["World", "CardPool", "luhn_pan", "HEALTHY_PIN", "DAY_START_S"]
+__all__ = ["World", "CardPool", "HEALTHY_PIN", "DAY_START_S"]
 
 HEALTHY_PIN = "123456"
 SLOTS_DIR = "sim-slots"
@@ -44,19 +45,6 @@ HOST_TPDU_DESTINATION = "0003"
 ISSUER_TIMEOUT_S = 1.0
 RECEIVE_TIMEOUT = "10"
 """Parameter tag 12 the host hands out (seconds, real): short, the sockets are real."""
-
-
-def luhn_pan(body: str) -> str:
-    """`body` + its Luhn check digit."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        digit = int(ch)
-        if i % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
-    return body + str((10 - total % 10) % 10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +65,7 @@ class CardPool:
 
     def _pan(self) -> str:
         self._next += 1
-        return luhn_pan(f"622202{self._next:012d}")
+        return luhn_complete(f"622202{self._next:012d}")
 
     def issue_healthy(self, count: int) -> None:
         for i in range(count):

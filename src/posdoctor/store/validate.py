@@ -43,17 +43,24 @@ def validate_serial(serial: str) -> str:
     return serial
 
 
-def luhn_valid(digits: str) -> bool:
-    """True when ``digits`` (all decimal) passes the Luhn (mod 10) check."""
+def _luhn_sum(digits: str, double_odd: bool) -> int:
     total = 0
     for position, char in enumerate(reversed(digits)):
         value = int(char)
-        if position % 2 == 1:
-            value *= 2
-            if value > 9:
-                value -= 9
+        if position % 2 == (1 if double_odd else 0):
+            value = value * 2 - 9 if value > 4 else value * 2
         total += value
-    return total % 10 == 0
+    return total
+
+
+def luhn_valid(digits: str) -> bool:
+    """True when ``digits`` (all decimal) passes the Luhn (mod 10) check."""
+    return _luhn_sum(digits, double_odd=True) % 10 == 0
+
+
+def luhn_complete(body: str) -> str:
+    """``body`` (all decimal) with its Luhn check digit appended."""
+    return body + str((10 - _luhn_sum(body, double_odd=False) % 10) % 10)
 
 
 def validate_pan(pan: str) -> str:
