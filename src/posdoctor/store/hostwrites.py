@@ -24,6 +24,7 @@ from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from posdoctor.store.bulk import BulkStatement
 from posdoctor.store.errors import InvalidValue
 from posdoctor.store.models import (
     Account, Batch, Card, Event, JournalEntry, Reversal, Terminal, TerminalKey, Txn, utcnow,
@@ -67,9 +68,11 @@ _JOURNAL, _EVENTS, _TXNS, _KEYS = (JournalEntry.__table__, Event.__table__, Txn.
                                    TerminalKey.__table__)
 _INSERT_TXNS = insert(_TXNS).returning(_TXNS.c.id, sort_by_parameter_order=True)
 _TERMINALS = Terminal.__table__
-_SIGNED_IN = (
-    update(_TERMINALS).where(_TERMINALS.c.tid == bindparam("signed_in_tid")).values(last_signin_at=bindparam("at"))
-)
+KEY_COLUMNS = ("tid", "kind", "blob", "kcv", "alg", "length", "issued_at", "active")
+_JOURNAL_ROWS = BulkStatement.insert(_JOURNAL, JOURNAL_COLUMNS)
+_EVENT_ROWS = BulkStatement.insert(_EVENTS, EVENT_COLUMNS)
+_KEY_ROWS = BulkStatement.insert(_KEYS, KEY_COLUMNS)
+_SIGNED_IN = BulkStatement.update(_TERMINALS, ("last_signin_at",), "tid")
 _ADD_TO_BALANCE = (
     update(Account.__table__)
     .where(Account.__table__.c.id == bindparam("account_id"))
@@ -82,8 +85,8 @@ class _Applier:
         self.session = session
         self.conn: Connection = session.connection()
         self.result = BatchResult()
-        self._journal: list[dict[str, Any]] = []
-        self._events: list[dict[str, Any]] = []
+        self._journal: list[tuple[Any, ...]] = []
+        self._events: list[tuple[Any, ...]] = []
         self._txns: list[TxnRecord] = []
         self._txn_keys: set[TxnKey] = set()
         self._keys: list[KeysIssued] = []
@@ -104,9 +107,9 @@ class _Applier:
         for write in writes:
             kind = type(write)
             if kind is JournalRecord:
-                self._journal.append(dict(zip(JOURNAL_COLUMNS, _journal_values(write), strict=True)))
+                self._journal.append(_journal_values(write))
             elif kind is EventRecord:
-                self._events.append(dict(zip(EVENT_COLUMNS, _event_values(write), strict=True)))
+                self._events.append(_event_values(write))
             elif kind is TxnRecord:
                 self._queue_txn(write)  # type: ignore[arg-type]
             elif kind is KeysIssued:
@@ -126,10 +129,10 @@ class _Applier:
     # --- journal, events, transactions, keys: inserted many at a time -------------------
     def _flush_queued(self) -> None:
         if self._journal:
-            self.conn.execute(insert(_JOURNAL), self._journal)
+            _JOURNAL_ROWS.execute(self.conn, self._journal)
             self._journal = []
         if self._events:
-            self.conn.execute(insert(_EVENTS), self._events)
+            _EVENT_ROWS.execute(self.conn, self._events)
             self._events = []
         if self._txns:
             self._insert_txns(self._txns)
@@ -138,7 +141,7 @@ class _Applier:
             self._insert_keys(self._keys)
             self._keys, self._key_tids = [], set()
         if self._signed_in:
-            self.conn.execute(_SIGNED_IN, [{"signed_in_tid": tid, "at": at} for tid, at in self._signed_in.items()])
+            _SIGNED_IN.execute(self.conn, [(at, tid) for tid, at in self._signed_in.items()])
             self._signed_in = {}
 
     def _queue_txn(self, txn: TxnRecord) -> None:
@@ -220,7 +223,7 @@ class _Applier:
     def _insert_keys(self, batch: list[KeysIssued]) -> None:
         """Retire each terminal's active keys of the kinds issued, then insert the new rows."""
         by_kinds: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for issued in batch:
             rows += key_values(issued)
             kinds = tuple(issued.keys)
@@ -228,7 +231,7 @@ class _Applier:
             by_kinds.setdefault(kinds, []).append({"retire_tid": issued.tid, **params})
         for kinds, tids in by_kinds.items():
             self.conn.execute(_retire_statement(kinds), tids)
-        self.conn.execute(insert(_KEYS), rows)
+        _KEY_ROWS.execute(self.conn, rows)
 
     def _txn_status(self, change: TxnStatusChange) -> None:
         check_txn(None, change.status)
@@ -299,16 +302,15 @@ def _retire_statement(kinds: tuple[str, ...]) -> Any:
                                _KEYS.c.active).values(active=False)
 
 
-def key_values(issued: KeysIssued) -> list[dict[str, Any]]:
-    """`terminal_keys` rows for an issue of keys (kinds checked)."""
+def key_values(issued: KeysIssued) -> list[tuple[Any, ...]]:
+    """`terminal_keys` rows (`KEY_COLUMNS`) for an issue of keys (kinds checked)."""
     rows = []
     for kind, key in issued.keys.items():
         if kind not in KEY_KINDS:
             raise InvalidValue("kind", f"密钥类型 {kind} 无效(应为 {'/'.join(KEY_KINDS)})",
                                f"key kind {kind} is invalid (expected {'/'.join(KEY_KINDS)})")
-        rows.append({"tid": issued.tid, "kind": kind, "blob": bytes(key.blob), "kcv": bytes(key.kcv),
-                     "alg": getattr(key.alg, "name", str(key.alg)), "length": int(key.length),
-                     "issued_at": issued.at or utcnow(), "active": True})
+        rows.append((issued.tid, kind, bytes(key.blob), bytes(key.kcv), getattr(key.alg, "name", str(key.alg)),
+                     int(key.length), issued.at or utcnow(), True))
     return rows
 
 
