@@ -155,9 +155,25 @@ def active_working_key_rows(home: Path, db: str | None = None) -> int:
         store.close()
 
 
-def process_cpu_seconds(pid: int) -> float:
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process, all its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of a process: "main" (the event loop)
+    and the others by OS thread id (the group-commit writer is the busy one)."""
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = "main" if task.name == str(pid) else f"thread {task.name}"
+        except OSError:
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def wait_listening(port: int, host: subprocess.Popen, timeout: float = 600.0) -> None:
@@ -205,7 +221,14 @@ def run(args: argparse.Namespace) -> dict:
             wait_listening(port, host)
             host_start_s = time.monotonic() - started
             result = drive(port, terminals, args, host.pid)
-            result["host_cpu_s"] = round(process_cpu_seconds(host.pid) - result.pop("cpu_before"), 2)
+            threads_after = thread_cpu_seconds(host.pid)
+            result["host_thread_cpu_s"] = {name: round(cpu - result["threads_before"].get(name, 0.0), 2)
+                                           for name, cpu in threads_after.items()}
+            del result["threads_before"]
+            user, system = process_cpu_seconds(host.pid)
+            user_before, system_before = result.pop("cpu_before")
+            result["host_user_s"], result["host_sys_s"] = round(user - user_before, 2), round(system - system_before, 2)
+            result["host_cpu_s"] = round(result["host_user_s"] + result["host_sys_s"], 2)
         finally:
             host.send_signal(signal.SIGINT) if args.profile else host.terminate()
             _, host_err = host.communicate(timeout=120)
@@ -232,6 +255,8 @@ def run(args: argparse.Namespace) -> dict:
         "keys_checked": 3 * (len(tmks) - sum(failures.values())) if not failures else None,
         "active_working_key_rows": key_rows, "provision_s": round(provision_s, 1),
         "host_start_s": round(host_start_s, 1), "host_cpu_s": result["host_cpu_s"],
+        "host_user_s": result["host_user_s"], "host_sys_s": result["host_sys_s"],
+        "host_thread_cpu_s": result["host_thread_cpu_s"],
         "generators": args.generators, "concurrency": args.concurrency,
         "per_connection": args.per_connection, "errors": result["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
@@ -254,6 +279,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
     for _ in procs:
         ready.get(timeout=600)
     cpu_before = process_cpu_seconds(host_pid)
+    threads_before = thread_cpu_seconds(host_pid)
     with shared_go.get_lock():
         shared_go.value = time.time() + 0.5
     results = [out.get(timeout=args.timeout) for _ in procs]
@@ -269,7 +295,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
     firsts = [r["first"] for r in results if r["first"] is not None]
     seconds = max(r["last"] for r in results) - min(firsts) if firsts else 0.0
     return {"answers": answers, "latencies": latencies, "errors": dict(errors), "seconds": seconds,
-            "cpu_before": cpu_before}
+            "cpu_before": cpu_before, "threads_before": threads_before}
 
 
 def _generator_entry(port: int, tids: list[str], concurrency: int, per_connection: int, shared_go: object,

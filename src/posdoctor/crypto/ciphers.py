@@ -41,10 +41,16 @@ class Algorithm(enum.Enum):
         return TDES_KEY_LENGTHS if self is Algorithm.TDES else SM4_KEY_LENGTHS
 
 
+_TDES = Algorithm.TDES
+_ECB = modes.ECB()
+"""ECB has no parameters: one mode object serves every cipher."""
+
+
 def check_key_length(alg: Algorithm, key: bytes) -> None:
     """Raise :class:`KeyLengthError` unless ``key`` has a length ``alg`` accepts."""
-    if len(key) not in alg.key_lengths:
-        raise KeyLengthError(len(key), alg.key_lengths)
+    lengths = TDES_KEY_LENGTHS if alg is _TDES else SM4_KEY_LENGTHS
+    if len(key) not in lengths:
+        raise KeyLengthError(len(key), lengths)
 
 
 def check_block_multiple(data: bytes, block_size: int) -> None:
@@ -56,6 +62,10 @@ def check_block_multiple(data: bytes, block_size: int) -> None:
 def expand_tdes_key(key: bytes) -> bytes:
     """The 24-byte 3DES key: 8 -> K1K1K1 (single DES), 16 -> K1K2K1, 24 unchanged."""
     check_key_length(Algorithm.TDES, key)
+    return _expand_checked(key)
+
+
+def _expand_checked(key: bytes) -> bytes:
     if len(key) == 8:
         return key * 3
     if len(key) == 16:
@@ -65,11 +75,11 @@ def expand_tdes_key(key: bytes) -> bytes:
 
 def _cipher_for(alg: Algorithm, key: bytes) -> Cipher:
     check_key_length(alg, key)
-    if alg is Algorithm.TDES:
-        primitive = TripleDES(expand_tdes_key(key))
+    if alg is _TDES:
+        primitive = TripleDES(_expand_checked(key))
     else:
         primitive = algorithms.SM4(bytes(key))
-    return Cipher(primitive, modes.ECB())
+    return Cipher(primitive, _ECB)
 
 
 class EcbCipher:
@@ -98,12 +108,12 @@ class EcbCipher:
 
     def encrypt(self, data: bytes) -> bytes:
         """ECB-encrypt whole blocks."""
-        check_block_multiple(data, self.alg.block_size)
+        check_block_multiple(data, 8 if self.alg is _TDES else 16)
         return self._encryptor.update(data)
 
     def decrypt(self, data: bytes) -> bytes:
         """ECB-decrypt whole blocks."""
-        check_block_multiple(data, self.alg.block_size)
+        check_block_multiple(data, 8 if self.alg is _TDES else 16)
         if self._decryptor is None:
             assert self._cipher is not None
             self._decryptor, self._cipher = self._cipher.decryptor(), None

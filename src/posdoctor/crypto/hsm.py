@@ -16,7 +16,6 @@ export is :meth:`SoftHSM.reveal_for_key_room`.
 from __future__ import annotations
 
 import hmac
-import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from posdoctor.crypto.errors import (
     PinBlockError,
 )
 from posdoctor.crypto.kcv import KCV_LENGTH, check_value_with
+from posdoctor.crypto.randompool import random_bytes
 from posdoctor.crypto.mac import (
     cup_ecb_mac_with,
     generate_mac_x919,
@@ -138,6 +138,10 @@ def _associated_data(alg: Algorithm, length: int) -> bytes:
     return b"posdoctor-key|%s|%d" % (alg.name.encode("ascii"), length)
 
 
+_ASSOCIATED = {(alg, length): _associated_data(alg, length) for alg in Algorithm for length in alg.key_lengths}
+"""The associated data of every valid (algorithm, length), made once."""
+
+
 _ODD_PARITY = bytes(b & 0xFE | (bin(b & 0xFE).count("1") + 1) % 2 for b in range(256))
 """Each byte value with its low bit set so that its number of one bits is odd."""
 
@@ -174,7 +178,7 @@ class SoftHSM:
         """A new random key (3DES keys get odd parity), returned wrapped."""
         if length not in alg.key_lengths:
             raise KeyLengthError(length, alg.key_lengths)
-        clear = os.urandom(length)
+        clear = random_bytes(length)
         if alg is Algorithm.TDES:
             clear = _with_odd_parity(clear)
         return self._wrap(clear, alg)
@@ -292,8 +296,8 @@ class SoftHSM:
     # --- wrapping -----------------------------------------------------------------
     def _wrap(self, clear: bytes, alg: Algorithm, cipher: EcbCipher | None = None) -> WrappedKey:
         cipher = cipher or EcbCipher(alg, clear)
-        nonce = os.urandom(_NONCE)
-        sealed = self._aead.encrypt(nonce, clear, _associated_data(alg, len(clear)))
+        nonce = random_bytes(_NONCE)
+        sealed = self._aead.encrypt(nonce, clear, _ASSOCIATED[alg, len(clear)])
         blob = bytes((BLOB_VERSION,)) + nonce + sealed
         loaded = _LoadedKey(alg, clear, cipher, check_value_with(cipher, KCV_LENGTH))
         self._remember(blob, loaded)
@@ -314,7 +318,8 @@ class SoftHSM:
             raise KeyUnwrapError("not a posdoctor key blob (format version 1)", "不是posdoctor密钥数据(格式版本1)")
         nonce, sealed = blob[1 : 1 + _NONCE], blob[1 + _NONCE :]
         try:
-            clear = self._aead.decrypt(nonce, sealed, _associated_data(key.alg, key.length))
+            associated = _ASSOCIATED.get((key.alg, key.length)) or _associated_data(key.alg, key.length)
+            clear = self._aead.decrypt(nonce, sealed, associated)
         except InvalidTag:
             raise KeyUnwrapError(
                 "key blob does not open under this LMK (other LMK, or blob or labels altered)",

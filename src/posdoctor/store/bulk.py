@@ -23,6 +23,8 @@ from sqlalchemy.exc import StatementError
 from sqlalchemy.sql import ColumnElement
 
 Processor = Callable[[Any], Any]
+SQLITE_MAX_VARIABLES = 32766
+"""Bound values one SQLite statement may hold (the default since SQLite 3.32)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,10 @@ class _Prepared:
     (None when that is the row order); named drivers get dicts instead."""
     converters: tuple[tuple[int, Processor, bool], ...]
     """(position, processor, memoise) for every column whose type converts values."""
+    values_head: str | None = None
+    values_row: str = ""
+    """SQLite INSERTs: the statement up to VALUES and one row's placeholders, to send
+    many rows in one multi-row INSERT (one step of the database, one GIL release)."""
 
 
 class BulkStatement:
@@ -82,15 +88,31 @@ class BulkStatement:
             return 0
         params: list[Any]
         order = prepared.order
-        if not conn.dialect.positional:
+        if prepared.values_head is not None:
+            self._insert_rows(conn, prepared, converted)
+        elif not conn.dialect.positional:
             names = self.names
             params = [dict(zip(names, row, strict=True)) for row in converted]
         elif order is None:
             params = [tuple(row) for row in converted]
         else:
             params = [tuple([row[i] for i in order]) for row in converted]
-        conn.exec_driver_sql(prepared.sql, params)
+        if prepared.values_head is None:
+            conn.exec_driver_sql(prepared.sql, params)
         return len(converted)
+
+    def _insert_rows(self, conn: Connection, prepared: _Prepared, rows: list[list[Any]]) -> None:
+        """Multi-row INSERTs of at most `SQLITE_MAX_VARIABLES` bound values each."""
+        per_statement = max(1, SQLITE_MAX_VARIABLES // len(self.names))
+        order = prepared.order
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start:start + per_statement]
+            sql = prepared.values_head + ", ".join([prepared.values_row] * len(chunk))
+            if order is None:
+                flat = tuple([value for row in chunk for value in row])
+            else:
+                flat = tuple([row[i] for row in chunk for i in order])
+            conn.exec_driver_sql(sql, flat)
 
     def _prepare(self, dialect: Dialect) -> _Prepared:
         prepared = self._prepared.get(id(dialect))
@@ -113,7 +135,11 @@ class BulkStatement:
             processor = type_.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:
                 converters.append((position, processor, _is_datetime(type_)))
-        return _Prepared(str(compiled), order, tuple(converters))
+        sql = str(compiled)
+        head, _, row = sql.rpartition(" VALUES ")
+        if dialect.name == "sqlite" and compiled.isinsert and head and row.startswith("(") and row.endswith(")"):
+            return _Prepared(sql, order, tuple(converters), head + " VALUES ", row)
+        return _Prepared(sql, order, tuple(converters))
 
 
 def _is_datetime(type_: Any) -> bool:

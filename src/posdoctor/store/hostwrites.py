@@ -221,16 +221,16 @@ class _Applier:
         self._key_tids.add(issued.tid)
 
     def _insert_keys(self, batch: list[KeysIssued]) -> None:
-        """Retire each terminal's active keys of the kinds issued, then insert the new rows."""
-        by_kinds: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        """Retire the terminals' active keys of the kinds issued, then insert the new rows."""
+        tids_by_kinds: dict[tuple[str, ...], list[str]] = {}
         rows: list[tuple[Any, ...]] = []
         for issued in batch:
             rows += key_values(issued)
-            kinds = tuple(issued.keys)
-            params = {f"kind{i}": kind for i, kind in enumerate(kinds)}
-            by_kinds.setdefault(kinds, []).append({"retire_tid": issued.tid, **params})
-        for kinds, tids in by_kinds.items():
-            self.conn.execute(_retire_statement(kinds), tids)
+            tids_by_kinds.setdefault(tuple(issued.keys), []).append(issued.tid)
+        for kinds, tids in tids_by_kinds.items():
+            for start in range(0, len(tids), _KEY_CHUNK):  # one statement per chunk, not per terminal
+                self.conn.execute(update(_KEYS).where(_KEYS.c.tid.in_(tids[start:start + _KEY_CHUNK]),
+                                                      _KEYS.c.kind.in_(kinds), _KEYS.c.active).values(active=False))
         _KEY_ROWS.execute(self.conn, rows)
 
     def _txn_status(self, change: TxnStatusChange) -> None:
@@ -292,14 +292,6 @@ class _Applier:
         batch.debit_amount, batch.debit_count = closed.debit_amount, closed.debit_count
         batch.credit_amount, batch.credit_count = closed.credit_amount, closed.credit_count
         self.session.flush()
-
-
-def _retire_statement(kinds: tuple[str, ...]) -> Any:
-    """UPDATE making a terminal's active keys of some kinds inactive, for executemany:
-    bound ``retire_tid`` and ``kind0``.. (one plain bind per kind, not an expanding IN)."""
-    kind_params = [bindparam(f"kind{i}") for i in range(len(kinds))]
-    return update(_KEYS).where(_KEYS.c.tid == bindparam("retire_tid"), _KEYS.c.kind.in_(kind_params),
-                               _KEYS.c.active).values(active=False)
 
 
 def key_values(issued: KeysIssued) -> list[tuple[Any, ...]]:
