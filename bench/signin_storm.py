@@ -256,7 +256,7 @@ def run(args: argparse.Namespace) -> dict:
         "active_working_key_rows": key_rows, "provision_s": round(provision_s, 1),
         "host_start_s": round(host_start_s, 1), "host_cpu_s": result["host_cpu_s"],
         "host_user_s": result["host_user_s"], "host_sys_s": result["host_sys_s"],
-        "host_thread_cpu_s": result["host_thread_cpu_s"],
+        "host_thread_cpu_s": result["host_thread_cpu_s"], "generator_cpu_s": result["generator_cpu_s"],
         "generators": args.generators, "concurrency": args.concurrency,
         "per_connection": args.per_connection, "errors": result["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
@@ -295,7 +295,8 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
     firsts = [r["first"] for r in results if r["first"] is not None]
     seconds = max(r["last"] for r in results) - min(firsts) if firsts else 0.0
     return {"answers": answers, "latencies": latencies, "errors": dict(errors), "seconds": seconds,
-            "cpu_before": cpu_before, "threads_before": threads_before}
+            "cpu_before": cpu_before, "threads_before": threads_before,
+            "generator_cpu_s": round(sum(r["cpu_s"] for r in results), 2)}
 
 
 def _generator_entry(port: int, tids: list[str], concurrency: int, per_connection: int, shared_go: object,
@@ -310,7 +311,11 @@ def _generator_entry(port: int, tids: list[str], concurrency: int, per_connectio
     ready.put(len(frames))
     while shared_go.value > time.time() + 60:  # type: ignore[attr-defined]
         time.sleep(0.01)
-    out.put(asyncio.run(storm(port, frames, concurrency, per_connection, shared_go.value)))  # type: ignore[attr-defined]
+    cpu = os.times()
+    result = asyncio.run(storm(port, frames, concurrency, per_connection, shared_go.value))  # type: ignore[attr-defined]
+    done = os.times()
+    result["cpu_s"] = (done.user - cpu.user) + (done.system - cpu.system)
+    out.put(result)
 
 
 def main() -> None:

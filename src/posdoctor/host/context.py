@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from posdoctor.host.ledger import WriteSet
 from posdoctor.host.results import Result
@@ -16,12 +16,19 @@ if TYPE_CHECKING:
     from posdoctor.host.records import CardRecord, MerchantRecord, SignOn, TerminalRecord, TxnState
     from posdoctor.host.route import Route
 
+class AnswerWriter(Protocol):
+    """Where a session's answers go: a `host.connection.HostConnection` (or a StreamWriter)."""
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Session:
     """What one TCP connection has seen so far."""
 
     peer: str
-    writer: asyncio.StreamWriter | None = None
+    writer: AnswerWriter | None = None
     messages: int = 0
     tid: str | None = None
     """The last terminal that spoke on this connection."""

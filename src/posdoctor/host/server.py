@@ -1,18 +1,18 @@
 """The acquiring host's TCP server: connections, frames, the pipeline, clean stops.
 
-One task per connection reads length-prefixed frames and runs each through the
-pipeline in turn (answers leave in request order). Short connections (one message,
-then the terminal closes) and persistent ones are both served; an idle connection is
-closed after `idle_timeout_s`. A frame announcing more than `max_frame` bytes, a
-truncated frame or a stalled one closes only its own connection, with an event. The
-connection task is the error boundary: whatever escapes the pipeline becomes an
-event and a closed connection, never a stopped server.
+Each accepted connection is a `host.connection.HostConnection`: it cuts
+length-prefixed frames out of what arrives and runs each through the pipeline in turn
+(answers leave in request order). Short connections (one message, then the terminal
+closes) and persistent ones are both served; an idle connection is closed after
+`idle_timeout_s`. A frame announcing more than `max_frame` bytes, a truncated frame or
+a stalled one closes only its own connection, with an event. The connection is the
+error boundary: whatever escapes the pipeline becomes an event and a closed
+connection, never a stopped server.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -23,6 +23,7 @@ from typing import Any
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.host import changefeed
 from posdoctor.host.config import HostConfig
+from posdoctor.host.connection import HostConnection
 from posdoctor.host.context import Context, Session
 from posdoctor.host.identifiers import Identifiers
 from posdoctor.host.issuer import TestIssuer
@@ -33,8 +34,7 @@ from posdoctor.host.registry import Registry, RegistrySource
 from posdoctor.host.route import Route
 from posdoctor.host.routes import CLOSING, INBOUND, ROUTES
 from posdoctor.host.steps.keys import WORKING_KEY_KINDS
-from posdoctor.iso8583.errors import FrameError
-from posdoctor.iso8583.framing import PREFIX_LEN, ProcessingRequirement, split_length
+from posdoctor.iso8583.framing import ProcessingRequirement
 from posdoctor.store import Store
 from posdoctor.store.records import EventRecord, KeysRetired
 
@@ -75,7 +75,8 @@ class HostServer:
                            Identifiers(), routes, self.config.frame_config())
         self.stats: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
-        self._connections: dict[asyncio.Task[Any], Session] = {}
+        self.connections: dict[HostConnection, Session] = {}
+        """Open connections (a `HostConnection` adds and removes itself)."""
         self._gate = asyncio.Event()
         """Open while messages may enter the pipeline; closed during a reload."""
         self._in_flight = 0
@@ -97,8 +98,9 @@ class HostServer:
         await self.registry.load()
         self.ledger.start()
         self._gate.set()
-        self._server = await asyncio.start_server(self._serve_connection, self.config.host, self.config.port,
-                                                  backlog=LISTEN_BACKLOG)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: HostConnection(self), self.config.host, self.config.port,
+                                                backlog=LISTEN_BACKLOG)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.env.listen = (host, port)
         self.change_feed = changefeed.ChangeFeed(self, feed_since)
@@ -117,14 +119,11 @@ class HostServer:
         self._gate.set()  # messages held by a reload finish (they fail to commit: no answer)
         if self._server is not None:
             self._server.close()
-        for task, session in list(self._connections.items()):
+        for connection, session in list(self.connections.items()):
             if not session.busy:
-                task.cancel()
-        if self._connections:
-            _done, pending = await asyncio.wait(list(self._connections), timeout=STOP_GRACE_S)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+                connection.close()
+        if self.connections:
+            await asyncio.gather(*(c.finish(STOP_GRACE_S) for c in list(self.connections)), return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
@@ -201,77 +200,6 @@ class HostServer:
         self.stats[ctx.answer["39"] if ctx.answer and ctx.committed else "no_answer"] += 1
         return ctx
 
-    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = _peer_name(writer)
-        if len(self._connections) >= self.config.max_connections:
-            self._record_event(Session(peer), "connection_refused", None, reason="too many connections")
-            writer.close()
-            return
-        session = Session(peer, writer)
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[task] = session
-        self.stats["connections"] += 1
-        try:
-            await self._serve_frames(reader, session)
-        except asyncio.CancelledError:
-            if not self._stopping:
-                raise
-            # stop() cancelled it: end normally, so asyncio logs no "exception never retrieved"
-            log.debug("connection %s closed by the host's stop", peer)
-        except (ConnectionError, OSError) as exc:
-            log.debug("connection %s ended: %s", peer, exc)
-        except Exception as exc:  # the connection boundary: an event, never a dead server
-            log.exception("connection %s failed", peer)
-            self._record_event(session, "connection_error", "96", error=type(exc).__name__)
-        finally:
-            self._connections.pop(task, None)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _serve_frames(self, reader: asyncio.StreamReader, session: Session) -> None:
-        while not session.closing:
-            payload = await self._read_frame(reader, session)
-            if payload is None:
-                return
-            session.busy = True
-            try:
-                await self.handle_payload(payload, session)
-            finally:
-                session.busy = False
-            session.messages += 1
-
-    async def _read_frame(self, reader: asyncio.StreamReader, session: Session) -> bytes | None:
-        """The next payload, or None when the connection should close (with an event
-        for everything but an orderly close by the terminal)."""
-        config = self.config
-        try:
-            async with asyncio.timeout(config.idle_timeout_s):  # no extra task per read, unlike wait_for
-                prefix = await reader.readexactly(PREFIX_LEN)
-        except TimeoutError:
-            self._record_event(session, "idle_timeout", None, idle_s=config.idle_timeout_s, messages=session.messages)
-            return None
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                self._record_event(session, "frame_error", "30", reason="connection closed inside a length prefix")
-            return None
-        try:
-            length = split_length(prefix, config.max_frame)
-        except FrameError as exc:
-            self._record_event(session, "frame_error", "30", reason=str(exc))
-            return None
-        try:
-            async with asyncio.timeout(config.frame_timeout_s):
-                return await reader.readexactly(length)
-        except TimeoutError:
-            self._record_event(session, "frame_error", "30", reason=f"{length}-byte frame not complete "
-                               f"within {config.frame_timeout_s:g}s")
-        except asyncio.IncompleteReadError as exc:
-            self._record_event(session, "frame_error", "30", reason=f"connection closed after {len(exc.partial)} "
-                               f"of {length} announced bytes")
-        return None
-
     def _record_event(self, session: Session, kind: str, code: str | None, **detail: Any) -> None:
         """An event outside any message (it is committed with the next group)."""
         self.stats[kind] += 1
@@ -288,10 +216,3 @@ class HostServer:
 def _log_failure(future: asyncio.Future[None]) -> None:
     if not future.cancelled() and future.exception() is not None:
         log.error("event not recorded: %s", future.exception())
-
-
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer)

@@ -93,8 +93,14 @@ class Header:
             raise FrameError(f"header processing requirement {self.processing!r} is not defined") from None
 
     def with_requirement(self, requirement: ProcessingRequirement) -> Header:
-        return replace(self, processing=str(int(requirement)))
+        return _header_with(self, requirement)
 
+
+
+@lru_cache(maxsize=256)
+def _header_with(header: Header, requirement: ProcessingRequirement) -> Header:
+    """`Header.with_requirement`, remembered (headers are immutable and few)."""
+    return replace(header, processing=str(int(requirement)))
 
 
 @lru_cache(maxsize=256)

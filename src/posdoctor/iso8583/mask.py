@@ -70,13 +70,13 @@ def mask_body_hex(body: bytes, layout: Layout | None = None) -> str:
             visible = min(len(text), 20)
             return text[:visible] + "*" * (len(text) - visible)
         layout = data_layout(enc)
-    chars: list[str] | None = None
-    for key in _MASKED_IN_PLACE:
-        span = layout.get(key)
-        if span is None:
-            continue
-        chars = chars if chars is not None else list(text)
-        start, digits = span[0] * 2, span[1] * 2
-        masked = mask_pan(text[start:start + digits]) if key in _PAN_FIELDS else "*" * digits
-        chars[start:start + digits] = masked
-    return text if chars is None else "".join(chars)
+    spans = sorted((layout[key][0] * 2, layout[key][1] * 2, key) for key in _MASKED_IN_PLACE if key in layout)
+    if not spans:
+        return text
+    parts, pos = [], 0
+    for start, digits, key in spans:
+        parts.append(text[pos:start])
+        parts.append(mask_pan(text[start:start + digits]) if key in _PAN_FIELDS else "*" * digits)
+        pos = start + digits
+    parts.append(text[pos:])
+    return "".join(parts)

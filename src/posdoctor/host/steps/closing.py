@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
+from functools import lru_cache
 
 from posdoctor.host.context import Context
 from posdoctor.host.evidence import event_records, journal_records
@@ -19,6 +21,17 @@ PENDING_ORDER = (
     ProcessingRequirement.AID, ProcessingRequirement.STATUS, ProcessingRequirement.TMS,
 )
 MAC_PLACEHOLDER = "0" * 16
+
+
+@lru_cache(maxsize=4)
+def _local_fields(epoch_second: int) -> tuple[str, str]:
+    local = datetime.fromtimestamp(epoch_second).astimezone()
+    return f"{local.hour:02d}{local.minute:02d}{local.second:02d}", f"{local.month:02d}{local.day:02d}"
+
+
+def local_time_fields(now: datetime) -> tuple[str, str]:
+    """Fields 12 (hhmmss) and 13 (MMDD) in the host's local time; made once a second."""
+    return _local_fields(int(now.timestamp()))
 
 
 def answer_mti(mti: str | None) -> str | None:
@@ -48,8 +61,7 @@ class PrepareResponse(Step):
             return ok("nothing to answer: the connection closes")
         answer = {"t": mti}
         answer.update((f, request[f]) for f in ECHO_FIELDS if request.get(f))
-        local = ctx.now.astimezone()
-        answer["12"], answer["13"] = local.strftime("%H%M%S"), local.strftime("%m%d")
+        answer["12"], answer["13"] = local_time_fields(ctx.now)
         txn = ctx.txn
         answer["37"] = txn.rrn if txn is not None and txn.rrn else env.ids.next_rrn(ctx.now)
         if mti.startswith("08"):
