@@ -162,6 +162,21 @@ def process_cpu_seconds(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of the live child processes of `pid` (the host's commit process)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of each thread of a process: "main" (the event loop)
     and the others by OS thread id (the group-commit writer is the busy one)."""
@@ -221,6 +236,7 @@ def run(args: argparse.Namespace) -> dict:
             wait_listening(port, host)
             host_start_s = time.monotonic() - started
             result = drive(port, terminals, args, host.pid)
+            result["commit_process_cpu_s"] = round(children_cpu_seconds(host.pid) - result.pop("children_before"), 2)
             threads_after = thread_cpu_seconds(host.pid)
             result["host_thread_cpu_s"] = {name: round(cpu - result["threads_before"].get(name, 0.0), 2)
                                            for name, cpu in threads_after.items()}
@@ -257,6 +273,7 @@ def run(args: argparse.Namespace) -> dict:
         "host_start_s": round(host_start_s, 1), "host_cpu_s": result["host_cpu_s"],
         "host_user_s": result["host_user_s"], "host_sys_s": result["host_sys_s"],
         "host_thread_cpu_s": result["host_thread_cpu_s"], "generator_cpu_s": result["generator_cpu_s"],
+        "commit_process_cpu_s": result["commit_process_cpu_s"],
         "generators": args.generators, "concurrency": args.concurrency,
         "per_connection": args.per_connection, "errors": result["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
@@ -280,6 +297,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
         ready.get(timeout=600)
     cpu_before = process_cpu_seconds(host_pid)
     threads_before = thread_cpu_seconds(host_pid)
+    children_before = children_cpu_seconds(host_pid)
     with shared_go.get_lock():
         shared_go.value = time.time() + 0.5
     results = [out.get(timeout=args.timeout) for _ in procs]
@@ -295,7 +313,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
     firsts = [r["first"] for r in results if r["first"] is not None]
     seconds = max(r["last"] for r in results) - min(firsts) if firsts else 0.0
     return {"answers": answers, "latencies": latencies, "errors": dict(errors), "seconds": seconds,
-            "cpu_before": cpu_before, "threads_before": threads_before,
+            "cpu_before": cpu_before, "threads_before": threads_before, "children_before": children_before,
             "generator_cpu_s": round(sum(r["cpu_s"] for r in results), 2)}
 
 

@@ -61,6 +61,9 @@ class HostConfig(BaseModel):
     # group commit
     commit_interval_s: float = Field(default=0.002, ge=0)
     commit_max_items: int = Field(default=2000, ge=1)
+    commit_process: bool = True
+    """`posdoctor serve` commits in a child process (`host.commitproc`), off the event
+    loop's GIL; False keeps the commit in the host's writer thread."""
 
     def frame_config(self) -> FrameConfig:
         return FrameConfig(header=self.header, max_frame=self.max_frame)

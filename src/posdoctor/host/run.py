@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.host.commitproc import ProcessCommitter
 from posdoctor.host.config import HostConfig
 from posdoctor.host.server import HostServer
 from posdoctor.store import Store, load_lmk, load_settings, open_store
@@ -41,7 +42,10 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
     for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform/thread
             loop.add_signal_handler(sig, stop.set)
-    server = HostServer(store, hsm, config)
+    committer = process_committer(store, config)
+    if committer is not None:
+        await loop.run_in_executor(None, committer.start)
+    server = HostServer(store, hsm, config, committer=committer)
     try:
         on_started(await server.start())
         await stop.wait()
@@ -50,6 +54,17 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         await server.stop()
+        if committer is not None:
+            await loop.run_in_executor(None, committer.close)
+
+
+def process_committer(store: Store, config: HostConfig) -> ProcessCommitter | None:
+    """The group commit's child process (not started yet); None to commit in the host's
+    own writer thread (switched off, or an in-memory database another process cannot open)."""
+    url = store.engine.url
+    if not config.commit_process or (url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")):
+        return None
+    return ProcessCommitter(url.render_as_string(hide_password=False))
 
 
 def event_loop_runner(config: HostConfig) -> Callable[[Coroutine[Any, Any, None]], None]:
