@@ -76,6 +76,10 @@ class WrappedKey:
     def __repr__(self) -> str:
         return f"WrappedKey(alg={self.alg.name}, length={self.length}, kcv={self.kcv.hex().upper()})"
 
+    def __reduce__(self) -> tuple[type[WrappedKey], tuple[bytes, bytes, Algorithm, int]]:
+        """Plain (class, fields) pickling: cheaper than the slots default (commit process)."""
+        return WrappedKey, (self.blob, self.kcv, self.alg, self.length)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form: hex strings, the algorithm's name and the length."""
         return {
