@@ -96,7 +96,7 @@ async def serve_all(store: Store, hsm: SoftHSM, config: HostConfig, home: Path,
         on_started(address)
         host_started.set()
 
-    host = asyncio.create_task(serve_until_stopped(store, hsm, config, started, stop))
+    host = asyncio.create_task(serve_until_stopped(store, hsm, config, started, stop, home=home))
     jobs = [asyncio.create_task(run_periodic(store, stop, errors))]
     server = None
     if tms_socket is not None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hmac
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +146,9 @@ _ASSOCIATED = {(alg, length): _associated_data(alg, length) for alg in Algorithm
 """The associated data of every valid (algorithm, length), made once."""
 
 
+KeySupply = Callable[[Algorithm, int], "WrappedKey | None"]
+"""(algorithm, length) -> a key made ahead of time under this HSM's LMK, or None."""
+
 _ODD_PARITY = bytes(b & 0xFE | (bin(b & 0xFE).count("1") + 1) % 2 for b in range(256))
 """Each byte value with its low bit set so that its number of one bits is odd."""
 
@@ -158,7 +161,7 @@ def _with_odd_parity(key: bytes) -> bytes:
 class SoftHSM:
     """Key generation, wrapping, translation, MAC and PIN work under one LMK."""
 
-    __slots__ = ("_aead", "_cache", "_cache_limit", "lmk_check")
+    __slots__ = ("_aead", "_cache", "_cache_limit", "lmk_check", "supply")
 
     def __init__(self, lmk: bytes, *, cache_limit: int = DEFAULT_CACHE_LIMIT) -> None:
         if len(lmk) not in LMK_LENGTHS:
@@ -170,6 +173,9 @@ class SoftHSM:
         self._cache_limit = max(1, cache_limit)
         #: 4 bytes telling LMKs apart (HKDF output, reveals nothing of the LMK)
         self.lmk_check: bytes = _derive(lmk, _CHECK_INFO, 4)
+        self.supply: KeySupply | None = None
+        """Keys made ahead of time under the same LMK (the host's key pool), used by
+        `issue_under`; None: every key is made when asked for."""
 
     def __repr__(self) -> str:
         return f"SoftHSM(lmk_check={self.lmk_check.hex().upper()}, cached_keys={len(self._cache)})"
@@ -186,6 +192,23 @@ class SoftHSM:
         if alg is Algorithm.TDES:
             clear = _with_odd_parity(clear)
         return self._wrap(clear, alg)
+
+    def issue_under(self, kek: WrappedKey, length: int = 16, alg: Algorithm = Algorithm.TDES) -> tuple[WrappedKey, bytes]:
+        """A new key and that key encrypted under ``kek`` (working keys at sign-in).
+
+        With a `supply` holding a key of this kind, the key comes from it: opened from its
+        blob only to be encrypted under the KEK, and not loaded for later use (its
+        cipher is made on first use, as after a restart). Otherwise as `generate_key`
+        followed by `export_under`.
+        """
+        _require_same_algorithm("export under a KEK", kek.alg, alg)
+        made = self.supply(alg, length) if self.supply is not None else None
+        if made is None:
+            key = self.generate_key(length, alg)
+            return key, self.export_under(kek, key)
+        if made.alg is not alg or made.length != length:
+            raise _labels_mismatch()
+        return made, self._load(kek).cipher.encrypt(self._open(made))
 
     def import_key(self, clear: bytes, alg: Algorithm = Algorithm.TDES) -> WrappedKey:
         """Wrap a clear key given by an operator or a test."""
@@ -317,6 +340,15 @@ class SoftHSM:
         return loaded
 
     def _unwrap(self, key: WrappedKey) -> _LoadedKey:
+        clear = self._open(key)
+        cipher = EcbCipher(key.alg, clear)
+        kcv = check_value_with(cipher, KCV_LENGTH)
+        if not hmac.compare_digest(kcv, key.kcv):
+            raise _labels_mismatch()
+        return _LoadedKey(key.alg, clear, cipher, kcv)
+
+    def _open(self, key: WrappedKey) -> bytes:
+        """The clear key inside a blob (AES-GCM checks blob, algorithm and length)."""
         blob = key.blob
         if len(blob) < 1 + _NONCE + _TAG or blob[0] != BLOB_VERSION:
             raise KeyUnwrapError("not a posdoctor key blob (format version 1)", "不是posdoctor密钥数据(格式版本1)")
@@ -329,11 +361,7 @@ class SoftHSM:
                 "key blob does not open under this LMK (other LMK, or blob or labels altered)",
                 "密钥数据无法用本地主密钥解开(主密钥不同, 或数据/标签被改动)",
             ) from None
-        cipher = EcbCipher(key.alg, clear)
-        kcv = check_value_with(cipher, KCV_LENGTH)
-        if not hmac.compare_digest(kcv, key.kcv):
-            raise _labels_mismatch()
-        return _LoadedKey(key.alg, clear, cipher, kcv)
+        return clear
 
     def _remember(self, blob: bytes, loaded: _LoadedKey) -> None:
         if len(self._cache) >= self._cache_limit:

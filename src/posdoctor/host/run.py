@@ -19,6 +19,7 @@ from typing import Any
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.host.commitproc import ProcessCommitter
 from posdoctor.host.config import HostConfig
+from posdoctor.host.keypool import KeyPool
 from posdoctor.host.server import HostServer
 from posdoctor.store import Store, load_lmk, load_settings, open_store
 
@@ -35,8 +36,11 @@ def load_host_config(home: str | Path | None = None, **overrides: Any) -> HostCo
 
 
 async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on_started: Started,
-                              stop: asyncio.Event | None = None) -> None:
-    """Start the host, report where it listens, wait for a stop signal, stop cleanly."""
+                              stop: asyncio.Event | None = None, home: Path | None = None) -> None:
+    """Start the host, report where it listens, wait for a stop signal, stop cleanly.
+
+    With `home` (where the LMK file is) and `config.key_pool`, working keys are made ahead
+    in a child process (`host.keypool`)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
@@ -45,6 +49,10 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
     committer = process_committer(store, config)
     if committer is not None:
         await loop.run_in_executor(None, committer.start)
+    pool = KeyPool(home) if home is not None and config.key_pool else None
+    if pool is not None:
+        await loop.run_in_executor(None, pool.start, hsm.lmk_check)
+        hsm.supply = pool
     server = HostServer(store, hsm, config, committer=committer)
     try:
         on_started(await server.start())
@@ -56,6 +64,9 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
         await server.stop()
         if committer is not None:
             await loop.run_in_executor(None, committer.close)
+        if pool is not None:
+            hsm.supply = None
+            await loop.run_in_executor(None, pool.close)
 
 
 def process_committer(store: Store, config: HostConfig) -> ProcessCommitter | None:
@@ -84,7 +95,8 @@ def run_host(config: HostConfig, *, db: str | None = None, home: str | Path | No
     """Open the store (creating the database and LMK on first use) and serve until stopped."""
     store = open_store(db, home=home)
     try:
-        hsm = SoftHSM(load_lmk(load_settings(home=home).ensure_home()))
-        event_loop_runner(config)(serve_until_stopped(store, hsm, config, on_started))
+        home_dir = load_settings(home=home).ensure_home()
+        event_loop_runner(config)(serve_until_stopped(store, SoftHSM(load_lmk(home_dir)), config, on_started,
+                                                      home=home_dir))
     finally:
         store.close()

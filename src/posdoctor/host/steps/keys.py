@@ -58,10 +58,10 @@ class IssueWorkingKeys(Step):
                 Result.KEY_UNAVAILABLE,
                 f"sign-in {self.nmi} needs a {self.alg.name} TMK; TID {terminal.tid} has a {tmk.alg.name} TMK",
             )
-        hsm = env.hsm
-        keys = {kind: hsm.generate_key(self.length, self.alg) for kind in self.kinds}
-        check_values = {kind: hsm.key_check_value(key) for kind, key in keys.items()}
-        block = encode_key_block([(hsm.export_under(tmk, key), check_values[kind]) for kind, key in keys.items()])
+        issued = {kind: env.hsm.issue_under(tmk, self.length, self.alg) for kind in self.kinds}
+        keys = {kind: key for kind, (key, _) in issued.items()}
+        check_values = {kind: key.kcv for kind, key in keys.items()}
+        block = encode_key_block([(encrypted, key.kcv) for key, encrypted in issued.values()])
         signon = SignOn(self.nmi, self.alg, keys["PIK"], keys["MAK"], keys.get("TDK"), ctx.now)
         terminal.signon, terminal.signed_off_at = signon, None
         terminal.pending.discard(ProcessingRequirement.SIGNIN)
