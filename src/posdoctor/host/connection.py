@@ -84,9 +84,10 @@ class HostConnection(asyncio.Protocol):
                     self._fail("frame_error", "30", reason=str(exc))
                     return
                 self.frame_started = self.last_activity
-                self._check_by(self.frame_started + self.server.config.frame_timeout_s)
             end = PREFIX_LEN + self.expected
-            if len(buffer) < end:
+            if len(buffer) < end:  # the rest must come within frame_timeout_s
+                assert self.frame_started is not None
+                self._check_by(self.frame_started + self.server.config.frame_timeout_s)
                 break
             self.frames.append(bytes(buffer[PREFIX_LEN:end]))
             del buffer[:end]

@@ -9,11 +9,12 @@ the PANs inside a batch upload's field 48): its body is kept only up to the bitm
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from typing import Any
 
 from posdoctor.host.context import Context
 from posdoctor.iso8583.codec import Layout
-from posdoctor.iso8583.framing import HEADER_LEN, TPDU_LEN, Frame
+from posdoctor.iso8583.framing import HEADER_LEN, TPDU_LEN, Frame, Header
 from posdoctor.iso8583.mask import HIDDEN_FIELDS, mask_body_hex, mask_fields
 from posdoctor.store.records import EventRecord, JournalRecord
 
@@ -29,7 +30,7 @@ def masked_fields(msg: dict[str, str], redact: dict[str, str]) -> dict[str, Any]
 
 def masked_raw_hex(frame: Frame, msg: dict[str, str] | None, redact: dict[str, str],
                    layout: Layout | None = None) -> str:
-    head = (frame.tpdu + (frame.header.encode() if frame.header is not None else b"")).hex().upper()
+    head = _head_hex(frame.tpdu, frame.header)
     body = frame.body
     if msg is None or redact:
         visible = body[:MTI_AND_BITMAP].hex().upper()
@@ -37,6 +38,12 @@ def masked_raw_hex(frame: Frame, msg: dict[str, str] | None, redact: dict[str, s
     if any(key in msg for key in SENSITIVE_FIELDS):
         return head + mask_body_hex(body, layout)
     return head + body.hex().upper()
+
+
+@lru_cache(maxsize=1024)
+def _head_hex(tpdu: bytes, header: Header | None) -> str:
+    """TPDU and header as hex: a few hundred distinct pairs a day, made once each."""
+    return (tpdu + (header.encode() if header is not None else b"")).hex().upper()
 
 
 def undecodable_raw_hex(payload: bytes, header: bool) -> str:

@@ -73,6 +73,12 @@ class Header:
 
     @classmethod
     def decode(cls, data: bytes) -> Header:
+        if cls is Header and type(data) is bytes:
+            return _decoded_header(data)  # a host sees the same few headers all day
+        return cls._decode(data)
+
+    @classmethod
+    def _decode(cls, data: bytes) -> Header:
         if len(data) != HEADER_LEN:
             raise FrameError(f"header is {len(data)} bytes, expecting {HEADER_LEN}")
         digits = data.hex()
@@ -95,6 +101,12 @@ class Header:
     def with_requirement(self, requirement: ProcessingRequirement) -> Header:
         return _header_with(self, requirement)
 
+
+
+@lru_cache(maxsize=256)
+def _decoded_header(data: bytes) -> Header:
+    """`Header.decode`, remembered (a bad header raises each time: errors are not cached)."""
+    return Header._decode(data)
 
 
 @lru_cache(maxsize=256)
