@@ -169,14 +169,18 @@ class Ledger:
         else:
             self.commits += 1
             self.committed_sets += len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for pending in batch:
-            pending.loop.call_soon_threadsafe(_settle, pending.future, error)
+            by_loop.setdefault(pending.loop, []).append(pending.future)
+        for loop, futures in by_loop.items():  # one wake-up of the loop per group, not per message
+            loop.call_soon_threadsafe(_settle, futures, error)
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)
