@@ -16,8 +16,8 @@ export is :meth:`SoftHSM.reveal_for_key_room`.
 from __future__ import annotations
 
 import hmac
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,9 +146,6 @@ _ASSOCIATED = {(alg, length): _associated_data(alg, length) for alg in Algorithm
 """The associated data of every valid (algorithm, length), made once."""
 
 
-KeySupply = Callable[[Algorithm, int], "WrappedKey | None"]
-"""(algorithm, length) -> a key made ahead of time under this HSM's LMK, or None."""
-
 _ODD_PARITY = bytes(b & 0xFE | (bin(b & 0xFE).count("1") + 1) % 2 for b in range(256))
 """Each byte value with its low bit set so that its number of one bits is odd."""
 
@@ -161,7 +158,7 @@ def _with_odd_parity(key: bytes) -> bytes:
 class SoftHSM:
     """Key generation, wrapping, translation, MAC and PIN work under one LMK."""
 
-    __slots__ = ("_aead", "_cache", "_cache_limit", "lmk_check", "supply")
+    __slots__ = ("_aead", "_cache", "_cache_limit", "_prepared", "lmk_check")
 
     def __init__(self, lmk: bytes, *, cache_limit: int = DEFAULT_CACHE_LIMIT) -> None:
         if len(lmk) not in LMK_LENGTHS:
@@ -173,9 +170,8 @@ class SoftHSM:
         self._cache_limit = max(1, cache_limit)
         #: 4 bytes telling LMKs apart (HKDF output, reveals nothing of the LMK)
         self.lmk_check: bytes = _derive(lmk, _CHECK_INFO, 4)
-        self.supply: KeySupply | None = None
-        """Keys made ahead of time under the same LMK (the host's key pool), used by
-        `issue_under`; None: every key is made when asked for."""
+        self._prepared: dict[tuple[Algorithm, int], deque[tuple[bytes, WrappedKey]]] = {}
+        """Keys made ahead by `prepare_keys` (clear and wrapped), each handed out once."""
 
     def __repr__(self) -> str:
         return f"SoftHSM(lmk_check={self.lmk_check.hex().upper()}, cached_keys={len(self._cache)})"
@@ -193,22 +189,42 @@ class SoftHSM:
             clear = _with_odd_parity(clear)
         return self._wrap(clear, alg)
 
-    def issue_under(self, kek: WrappedKey, length: int = 16, alg: Algorithm = Algorithm.TDES) -> tuple[WrappedKey, bytes]:
-        """A new key and that key encrypted under ``kek`` (working keys at sign-in).
+    def issue_under(self, kek: WrappedKey, count: int, length: int = 16,
+                    alg: Algorithm = Algorithm.TDES) -> list[tuple[WrappedKey, bytes]]:
+        """`count` new keys, each with its encryption under ``kek`` (working keys at
+        sign-in; an HSM's "generate key, export under the TMK" command).
 
-        With a `supply` holding a key of this kind, the key comes from it: opened from its
-        blob only to be encrypted under the KEK, and not loaded for later use (its
-        cipher is made on first use, as after a restart). Otherwise as `generate_key`
-        followed by `export_under`.
+        Keys made ahead with `prepare_keys` are used first, each once. The new keys are
+        not loaded: a key's cipher is made when it is first used, as after a restart.
         """
+        if length not in alg.key_lengths:
+            raise KeyLengthError(length, alg.key_lengths)
         _require_same_algorithm("export under a KEK", kek.alg, alg)
-        made = self.supply(alg, length) if self.supply is not None else None
-        if made is None:
-            key = self.generate_key(length, alg)
-            return key, self.export_under(kek, key)
-        if made.alg is not alg or made.length != length:
-            raise _labels_mismatch()
-        return made, self._load(kek).cipher.encrypt(self._open(made))
+        under = self._load(kek).cipher
+        stock = self._prepared.get((alg, length))
+        issued = []
+        for _ in range(count):
+            clear, key = stock.popleft() if stock else self._make(length, alg)
+            issued.append((key, under.encrypt(clear)))
+        return issued
+
+    def prepare_keys(self, count: int, length: int = 16, alg: Algorithm = Algorithm.TDES) -> None:
+        """Make `count` keys ahead for `issue_under` (kept inside this object)."""
+        if length not in alg.key_lengths:
+            raise KeyLengthError(length, alg.key_lengths)
+        self._prepared.setdefault((alg, length), deque()).extend(self._make(length, alg) for _ in range(count))
+
+    def prepared(self, length: int = 16, alg: Algorithm = Algorithm.TDES) -> int:
+        """How many keys of this kind are made ahead."""
+        return len(self._prepared.get((alg, length), ()))
+
+    def _make(self, length: int, alg: Algorithm) -> tuple[bytes, WrappedKey]:
+        """A new clear key and its wrapped form; nothing is cached."""
+        clear = random_bytes(length)
+        if alg is Algorithm.TDES:
+            clear = _with_odd_parity(clear)
+        kcv = check_value_with(EcbCipher(alg, clear), KCV_LENGTH)
+        return clear, WrappedKey(blob=self._seal(clear, alg), kcv=kcv, alg=alg, length=length)
 
     def import_key(self, clear: bytes, alg: Algorithm = Algorithm.TDES) -> WrappedKey:
         """Wrap a clear key given by an operator or a test."""
@@ -323,12 +339,15 @@ class SoftHSM:
     # --- wrapping -----------------------------------------------------------------
     def _wrap(self, clear: bytes, alg: Algorithm, cipher: EcbCipher | None = None) -> WrappedKey:
         cipher = cipher or EcbCipher(alg, clear)
-        nonce = random_bytes(_NONCE)
-        sealed = self._aead.encrypt(nonce, clear, _ASSOCIATED[alg, len(clear)])
-        blob = bytes((BLOB_VERSION,)) + nonce + sealed
+        blob = self._seal(clear, alg)
         loaded = _LoadedKey(alg, clear, cipher, check_value_with(cipher, KCV_LENGTH))
         self._remember(blob, loaded)
         return WrappedKey(blob=blob, kcv=loaded.kcv, alg=alg, length=len(clear))
+
+    def _seal(self, clear: bytes, alg: Algorithm) -> bytes:
+        """The blob of a clear key: version, nonce, AES-GCM under the LMK-derived key."""
+        nonce = random_bytes(_NONCE)
+        return bytes((BLOB_VERSION,)) + nonce + self._aead.encrypt(nonce, clear, _ASSOCIATED[alg, len(clear)])
 
     def _load(self, key: WrappedKey) -> _LoadedKey:
         loaded = self._cache.get(key.blob)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from posdoctor.crypto.hsm import SoftHSM
     from posdoctor.host.config import HostConfig
     from posdoctor.host.issuer import TestIssuer
+    from posdoctor.host.keyservice import KeyService
     from posdoctor.host.ledger import Ledger
     from posdoctor.host.identifiers import Identifiers
     from posdoctor.host.registry import Registry
@@ -61,6 +62,8 @@ class HostEnv:
     frame_config: FrameConfig
     listen: tuple[str, int] | None = None
     """Where the host listens (sent as parameters 90/91)."""
+    keys: KeyService | None = None
+    """The HSM process issuing working keys (`posdoctor serve`); None: the SoftHSM does."""
 
 
 class Step:

@@ -19,7 +19,7 @@ from typing import Any
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.host.commitproc import ProcessCommitter
 from posdoctor.host.config import HostConfig
-from posdoctor.host.keypool import KeyPool
+from posdoctor.host.keyservice import KeyService
 from posdoctor.host.server import HostServer
 from posdoctor.store import Store, load_lmk, load_settings, open_store
 
@@ -39,8 +39,8 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
                               stop: asyncio.Event | None = None, home: Path | None = None) -> None:
     """Start the host, report where it listens, wait for a stop signal, stop cleanly.
 
-    With `home` (where the LMK file is) and `config.key_pool`, working keys are made ahead
-    in a child process (`host.keypool`)."""
+    With `home` (where the LMK file is) and `config.key_service`, working keys are issued
+    by an HSM child process (`host.keyservice`)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
@@ -49,11 +49,11 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
     committer = process_committer(store, config)
     if committer is not None:
         await loop.run_in_executor(None, committer.start)
-    pool = KeyPool(home) if home is not None and config.key_pool else None
-    if pool is not None:
-        await loop.run_in_executor(None, pool.start, hsm.lmk_check)
-        hsm.supply = pool
+    keys = KeyService(home) if home is not None and config.key_service else None
+    if keys is not None:
+        await loop.run_in_executor(None, keys.start, hsm.lmk_check)
     server = HostServer(store, hsm, config, committer=committer)
+    server.env.keys = keys
     try:
         on_started(await server.start())
         await stop.wait()
@@ -64,9 +64,8 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
         await server.stop()
         if committer is not None:
             await loop.run_in_executor(None, committer.close)
-        if pool is not None:
-            hsm.supply = None
-            await loop.run_in_executor(None, pool.close)
+        if keys is not None:
+            await loop.run_in_executor(None, keys.close)
 
 
 def process_committer(store: Store, config: HostConfig) -> ProcessCommitter | None:

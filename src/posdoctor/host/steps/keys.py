@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from posdoctor.crypto.ciphers import Algorithm
+from posdoctor.crypto.hsm import WrappedKey
 from posdoctor.host.context import Context
 from posdoctor.host.emv import MERCHANT_NAME_BYTES, truncate_gbk
+from posdoctor.host.keyservice import KeyServiceError
 from posdoctor.host.pipeline import HostEnv, Outcome, Step, ok, refuse
 from posdoctor.host.records import SignOn
 from posdoctor.host.results import Result
@@ -12,6 +16,7 @@ from posdoctor.iso8583.fields import Field60, encode_key_block
 from posdoctor.iso8583.framing import ProcessingRequirement
 from posdoctor.store.records import KeysIssued, KeysRetired, TerminalSignedIn
 
+log = logging.getLogger(__name__)
 WORKING_KEY_KINDS = ("PIK", "MAK", "TDK")
 
 SIGN_IN_KEYS: dict[str, tuple[Algorithm, int, bool]] = {
@@ -21,6 +26,19 @@ SIGN_IN_KEYS: dict[str, tuple[Algorithm, int, bool]] = {
     "004": (Algorithm.TDES, 16, True),
     "006": (Algorithm.SM4, 16, True),
 }
+
+
+async def issue_keys(env: HostEnv, tmk: WrappedKey, count: int, length: int,
+                     alg: Algorithm) -> list[tuple[WrappedKey, bytes]]:
+    """New working keys under the TMK: from the HSM process when one serves this kind
+    (`posdoctor serve`), else, or if it fails, from the host's own SoftHSM."""
+    service = env.keys
+    if service is not None and service.serves(tmk, length, alg):
+        try:
+            return await service.issue_under(tmk, count)
+        except KeyServiceError as exc:
+            log.warning("HSM process could not issue keys (%s); making them here", exc)
+    return env.hsm.issue_under(tmk, count, length, alg)
 
 
 class DownloadTmk(Step):
@@ -58,10 +76,10 @@ class IssueWorkingKeys(Step):
                 Result.KEY_UNAVAILABLE,
                 f"sign-in {self.nmi} needs a {self.alg.name} TMK; TID {terminal.tid} has a {tmk.alg.name} TMK",
             )
-        issued = {kind: env.hsm.issue_under(tmk, self.length, self.alg) for kind in self.kinds}
-        keys = {kind: key for kind, (key, _) in issued.items()}
+        issued = await issue_keys(env, tmk, len(self.kinds), self.length, self.alg)
+        keys = {kind: key for kind, (key, _) in zip(self.kinds, issued, strict=True)}
         check_values = {kind: key.kcv for kind, key in keys.items()}
-        block = encode_key_block([(encrypted, key.kcv) for key, encrypted in issued.values()])
+        block = encode_key_block([(encrypted, key.kcv) for key, encrypted in issued])
         signon = SignOn(self.nmi, self.alg, keys["PIK"], keys["MAK"], keys.get("TDK"), ctx.now)
         terminal.signon, terminal.signed_off_at = signon, None
         terminal.pending.discard(ProcessingRequirement.SIGNIN)
