@@ -18,10 +18,15 @@ class Identifiers:
     def __init__(self) -> None:
         self._day = -1
         self._last = -1
+        self._date_key: tuple[int, int, int] | None = None
+        self._yday = -1
         self._auth = itertools.count(secrets.randbelow(900_000))
 
     def next_rrn(self, now: datetime) -> str:
-        day = now.timetuple().tm_yday
+        date_key = (now.year, now.month, now.day)
+        if date_key != self._date_key:  # the day of the year, worked out once a day
+            self._date_key, self._yday = date_key, now.timetuple().tm_yday
+        day = self._yday
         if day != self._day:
             self._day, self._last = day, -1
         floor = (now.hour * 3600 + now.minute * 60 + now.second) * 10_000
