@@ -177,6 +177,15 @@ def children_cpu_seconds(pid: int) -> float:
     return total
 
 
+def main_thread_schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for one) of the event-loop thread."""
+    try:
+        on_cpu, waiting, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return 0.0, 0.0
+    return int(on_cpu) / 1e9, int(waiting) / 1e9
+
+
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """CPU seconds (user + system) of each thread of a process: "main" (the event loop)
     and the others by OS thread id (the group-commit writer is the busy one)."""
@@ -237,6 +246,10 @@ def run(args: argparse.Namespace) -> dict:
             host_start_s = time.monotonic() - started
             result = drive(port, terminals, args, host.pid)
             result["commit_process_cpu_s"] = round(children_cpu_seconds(host.pid) - result.pop("children_before"), 2)
+            on_cpu, waiting = main_thread_schedstat(host.pid)
+            on_cpu_before, waiting_before = result.pop("sched_before")
+            result["loop_on_cpu_s"], result["loop_runqueue_wait_s"] = (round(on_cpu - on_cpu_before, 2),
+                                                                        round(waiting - waiting_before, 2))
             threads_after = thread_cpu_seconds(host.pid)
             result["host_thread_cpu_s"] = {name: round(cpu - result["threads_before"].get(name, 0.0), 2)
                                            for name, cpu in threads_after.items()}
@@ -274,6 +287,7 @@ def run(args: argparse.Namespace) -> dict:
         "host_user_s": result["host_user_s"], "host_sys_s": result["host_sys_s"],
         "host_thread_cpu_s": result["host_thread_cpu_s"], "generator_cpu_s": result["generator_cpu_s"],
         "commit_process_cpu_s": result["commit_process_cpu_s"],
+        "loop_on_cpu_s": result["loop_on_cpu_s"], "loop_runqueue_wait_s": result["loop_runqueue_wait_s"],
         "generators": args.generators, "concurrency": args.concurrency,
         "per_connection": args.per_connection, "errors": result["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
@@ -297,6 +311,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
         ready.get(timeout=600)
     cpu_before = process_cpu_seconds(host_pid)
     threads_before = thread_cpu_seconds(host_pid)
+    sched_before = main_thread_schedstat(host_pid)
     children_before = children_cpu_seconds(host_pid)
     with shared_go.get_lock():
         shared_go.value = time.time() + 0.5
@@ -314,6 +329,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
     seconds = max(r["last"] for r in results) - min(firsts) if firsts else 0.0
     return {"answers": answers, "latencies": latencies, "errors": dict(errors), "seconds": seconds,
             "cpu_before": cpu_before, "threads_before": threads_before, "children_before": children_before,
+            "sched_before": sched_before,
             "generator_cpu_s": round(sum(r["cpu_s"] for r in results), 2)}
 
 
