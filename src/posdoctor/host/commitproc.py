@@ -17,18 +17,17 @@ dies, the group fails the same way and the next group starts a new child.
 from __future__ import annotations
 
 import logging
-import multiprocessing as mp
 import pickle
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+from posdoctor.host.helpers import START_TIMEOUT_S, spawn_helper, stop_helper
 from posdoctor.store.records import BatchResult, HostWrite
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 60.0
 _STOP = b""
 
 
@@ -47,19 +46,12 @@ class ProcessCommitter:
 
     def start(self) -> None:
         """Spawn the child and wait until its database is open."""
-        context = mp.get_context("spawn")  # never fork a process that runs threads
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, self.database_url), name="posdoctor-commit", daemon=True)
-        process.start()
-        child.close()
-        if not parent.poll(START_TIMEOUT_S):
-            process.kill()
+        process, pipe, status, detail = spawn_helper(_serve, (self.database_url,), "posdoctor-commit")
+        if status == "silent":
             raise CommitError(f"the commit process did not start within {START_TIMEOUT_S:g}s")
-        status, detail = pickle.loads(parent.recv_bytes())
         if status != "ready":
-            process.join(5)
             raise CommitError(f"the commit process could not open the database: {detail}")
-        self._process, self._pipe = process, parent
+        self._process, self._pipe = process, pipe
 
     def __call__(self, writes: Sequence[HostWrite]) -> BatchResult:
         with self._lock:
@@ -87,17 +79,7 @@ class ProcessCommitter:
         """Let the child finish and exit (the ledger has drained before this)."""
         pipe, process = self._pipe, self._process
         self._pipe = self._process = None
-        if pipe is not None:
-            try:
-                pipe.send_bytes(_STOP)
-            except OSError:
-                pass
-            pipe.close()
-        if process is not None:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        stop_helper(pipe, process, _STOP)
 
 
 def _serve(pipe: Connection, database_url: str) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import multiprocessing as mp
 import pickle
 import queue
 import threading
@@ -31,12 +30,12 @@ from typing import Any
 
 from posdoctor.crypto.ciphers import Algorithm
 from posdoctor.crypto.hsm import WrappedKey
+from posdoctor.host.helpers import spawn_helper, stop_helper
 
 log = logging.getLogger(__name__)
 
 SERVED = (Algorithm.TDES, 16)
 """The keys the service issues: double-length 3DES under a double-length 3DES TMK (003/004)."""
-START_TIMEOUT_S = 60.0
 STOCK = 3000
 """Keys the child makes ahead while idle."""
 MAX_BATCH = 500
@@ -65,15 +64,9 @@ class KeyService:
 
     def start(self, lmk_check: bytes | None = None) -> None:
         """Spawn the HSM process, check it holds the host's LMK, start the batching thread."""
-        context = mp.get_context("spawn")
-        parent, child = context.Pipe()
-        process = context.Process(target=_serve, args=(child, str(self.home)), name="posdoctor-hsm", daemon=True)
-        process.start()
-        child.close()
-        status, check = pickle.loads(parent.recv_bytes()) if parent.poll(START_TIMEOUT_S) else ("silent", None)
+        process, parent, status, check = spawn_helper(_serve, (str(self.home),), "posdoctor-hsm")
         if status != "ready" or (lmk_check is not None and check != lmk_check):
-            process.kill()
-            process.join(5)
+            stop_helper(parent if status == "ready" else None, process, pickle.dumps(_STOP))
             reason = "holds another LMK" if status == "ready" else f"did not start ({status})"
             raise KeyServiceError(f"the HSM process {reason}")
         self._pipe, self._process = parent, process
@@ -157,17 +150,7 @@ class KeyService:
             self._thread = None
         pipe, process = self._pipe, self._process
         self._pipe = self._process = None
-        if pipe is not None:
-            try:
-                pipe.send_bytes(pickle.dumps(_STOP))
-            except OSError:
-                pass
-            pipe.close()
-        if process is not None:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        stop_helper(pipe, process, pickle.dumps(_STOP))
 
 
 def _resolve(results: list[tuple[asyncio.Future[Issued], Any]]) -> None:
