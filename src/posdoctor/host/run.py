@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Any
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.host.commitproc import ProcessCommitter
 from posdoctor.host.config import HostConfig
-from posdoctor.host.keyservice import KeyService
+from posdoctor.host.keyservice import KeyService, KeyServiceError
 from posdoctor.host.server import HostServer
 from posdoctor.store import Store, load_lmk, load_settings, open_store
 
+log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 Started = Callable[[tuple[str, int]], None]
 
@@ -51,7 +53,11 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
         await loop.run_in_executor(None, committer.start)
     keys = KeyService(home) if home is not None and config.key_service else None
     if keys is not None:
-        await loop.run_in_executor(None, keys.start, hsm.lmk_check)
+        try:
+            await loop.run_in_executor(None, keys.start, hsm.lmk_check)
+        except KeyServiceError as exc:  # the host makes its working keys itself
+            log.warning("%s; working keys are made in the host process", exc)
+            keys = None
     server = HostServer(store, hsm, config, committer=committer)
     server.env.keys = keys
     try:
