@@ -9,7 +9,6 @@ from sqlalchemy import select
 from posdoctor.doctor.diagnose import diagnose_terminal
 from posdoctor.doctor.fixes import FixEnv, fix_json, run_fix
 from posdoctor.store.models import Event
-from posdoctor.terminal import LinkConditions
 
 
 def audit_events(site: DoctorSite, tid: str) -> list[Event]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from termhost import PAN, PIN, Reply, answer, well_behaved
+from termhost import PAN, PIN, Reply, well_behaved
 from upgradekit import NEW, OLD, ShelfTms, agent_for, batch, kcvs, make_terminal, package, reopen
 
 from posdoctor.terminal import Card
