@@ -69,6 +69,16 @@ async def test_oversize_frame_is_refused_before_it_is_read(site):
     assert event.detail["reason"] == "length prefix announces 9000 bytes, larger than the maximum 8192"
 
 
+async def test_frames_already_received_are_answered_before_a_bad_prefix_or_eof_closes(site):
+    terminal = site.terminal()
+    echo = terminal.frame(terminal.base("0820", "00", "301"))
+    # one write: a whole frame, then its end of input; then a frame followed by a bad prefix
+    assert await send_and_watch(site.address, echo, eof=True) == "00"
+    assert await send_and_watch(site.address, echo + (9000).to_bytes(2, "big"), eof=False) == "00"
+    [event] = await events_of(site, "frame_error")
+    assert event.detail["reason"] == "length prefix announces 9000 bytes, larger than the maximum 8192"
+
+
 async def test_truncated_and_stalled_frames(make_site):
     site = await make_site(HOST_CONFIG.model_copy(update={"frame_timeout_s": 0.1}))
     assert await send_and_watch(site.address, (50).to_bytes(2, "big") + b"\x60\x00", eof=True) is None

@@ -143,3 +143,11 @@ def test_split_frames_keeps_incomplete_tail() -> None:
 def test_split_frames_refuses_oversize_announcement() -> None:
     with pytest.raises(FrameError, match="larger than the maximum 100"):
         split_frames(bytearray(b"\x00\x65"), 100)
+
+
+def test_split_frames_into_keeps_the_frames_before_a_bad_prefix() -> None:
+    got: list[bytes] = []
+    buffer = bytearray(SIGN_IN_FRAME + b"\x00\x65")
+    with pytest.raises(FrameError, match="larger than the maximum 100"):
+        split_frames(buffer, 100, into=got)
+    assert got == [SIGN_IN_FRAME[2:]]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from posdoctor.host.context import Session
 from posdoctor.iso8583.errors import FrameError
-from posdoctor.iso8583.framing import PREFIX_LEN, split_length
+from posdoctor.iso8583.framing import PREFIX_LEN, split_frames
 
 if TYPE_CHECKING:
     from posdoctor.host.server import HostServer
@@ -48,9 +48,10 @@ class HostConnection(asyncio.Protocol):
         self.last_activity = 0.0
         self.frame_started: float | None = None
         """loop time when the length prefix of the incomplete frame in `buffer` arrived."""
-        self.expected = 0
-        """Length of the frame whose prefix is in `buffer` (0: no prefix yet)."""
         self.timer: asyncio.TimerHandle | None = None
+        self.input_ended = False
+        """Nothing more is read (the terminal closed its side, or its input was refused);
+        the frames already received are still answered, then the connection closes."""
         self.closed = False
         self._writable: asyncio.Future[None] | None = None
 
@@ -70,40 +71,33 @@ class HostConnection(asyncio.Protocol):
         self._arm(server.config.idle_timeout_s)
 
     def data_received(self, data: bytes) -> None:
-        if self.closed or self.session.closing:
+        if self.closed or self.input_ended:
             return
         self.last_activity = self.loop.time()
-        buffer = self.buffer
-        buffer += data
-        max_frame = self.server.config.max_frame
-        while len(buffer) >= PREFIX_LEN:
-            if not self.expected:
-                try:
-                    self.expected = split_length(bytes(buffer[:PREFIX_LEN]), max_frame)
-                except FrameError as exc:
-                    self._fail("frame_error", "30", reason=str(exc))
-                    return
-                self.frame_started = self.last_activity
-            end = PREFIX_LEN + self.expected
-            if len(buffer) < end:  # the rest must come within frame_timeout_s
-                assert self.frame_started is not None
+        self.buffer += data
+        queued = len(self.frames)
+        try:
+            split_frames(self.buffer, self.server.config.max_frame, into=self.frames)
+        except FrameError as exc:
+            self._end_input("frame_error", "30", reason=str(exc))
+        else:
+            if len(self.buffer) < PREFIX_LEN:
+                self.frame_started = None
+            elif self.frame_started is None or len(self.frames) > queued:  # a frame begun in this read
+                self.frame_started = self.last_activity  # its rest must come within frame_timeout_s
                 self._check_by(self.frame_started + self.server.config.frame_timeout_s)
-                break
-            self.frames.append(bytes(buffer[PREFIX_LEN:end]))
-            del buffer[:end]
-            self.expected, self.frame_started = 0, None
         if self.frames and self.task is None:
             self.task = self.loop.create_task(self._handle_frames())
 
     def eof_received(self) -> bool:
-        self._end_of_input()
+        self._end_input()
         return True  # keep the transport open until the answers in progress are sent
 
     def connection_lost(self, exc: Exception | None) -> None:
         if exc is not None:
             log.debug("connection %s ended: %s", self.session.peer, exc)
         if not self.closed:
-            self._end_of_input()
+            self._end_input()
         self._forget()
         if self._writable is not None and not self._writable.done():
             self._writable.set_exception(ConnectionResetError("connection lost"))
@@ -149,30 +143,32 @@ class HostConnection(asyncio.Protocol):
             session.closing = True
         finally:
             self.task = None
-        if session.closing:
+        if session.closing or self.input_ended:
             self.close()
 
-    def _end_of_input(self) -> None:
-        """The terminal closed its side: report a frame it left unfinished; close once
-        the messages already received are answered."""
-        if self.buffer:
-            if self.expected:
-                reason = f"connection closed after {len(self.buffer) - PREFIX_LEN} of {self.expected} announced bytes"
-            else:
-                reason = "connection closed inside a length prefix"
-            self.buffer.clear()
-            self.expected, self.frame_started = 0, None
-            self.server._record_event(self.session, "frame_error", "30", reason=reason)
-        self.session.closing = True
-        if self.task is None:
-            self.close()
-
-    def _fail(self, kind: str, code: str | None, **detail: object) -> None:
-        self.server._record_event(self.session, kind, code, **detail)
+    def _end_input(self, kind: str | None = None, code: str | None = None, **detail: object) -> None:
+        """Read nothing more; close once the frames already received are answered. With
+        `kind`, the reason is an event; without (the terminal closed its side), a frame it
+        left unfinished is one."""
+        if kind is None and self.buffer:
+            kind, code = "frame_error", "30"
+            detail = {"reason": self._unfinished()}
+        if kind is not None:
+            self.server._record_event(self.session, kind, code, **detail)
         self.buffer.clear()
-        self.session.closing = True
-        if self.task is None:
+        self.frame_started = None
+        self.input_ended = True
+        if self.task is None and not self.frames:
             self.close()
+
+    def _unfinished(self) -> str:
+        """What is wrong with the incomplete frame in the buffer."""
+        if len(self.buffer) < PREFIX_LEN:
+            return "connection closed inside a length prefix"
+        return f"connection closed after {len(self.buffer) - PREFIX_LEN} of {self._announced()} announced bytes"
+
+    def _announced(self) -> int:
+        return int.from_bytes(self.buffer[:PREFIX_LEN], "big")
 
     # --- timer ----------------------------------------------------------------------------
     def _arm(self, delay: float) -> None:
@@ -195,14 +191,14 @@ class HostConnection(asyncio.Protocol):
             return
         if self.frame_started is not None:
             if now - self.frame_started >= config.frame_timeout_s:
-                self._fail("frame_error", "30", reason=f"{self.expected}-byte frame not complete "
-                           f"within {config.frame_timeout_s:g}s")
+                self._end_input("frame_error", "30", reason=f"{self._announced()}-byte frame not complete "
+                                f"within {config.frame_timeout_s:g}s")
                 return
             self._arm(self.frame_started + config.frame_timeout_s - now)
             return
         idle = now - self.last_activity
         if idle >= config.idle_timeout_s:
-            self._fail("idle_timeout", None, idle_s=config.idle_timeout_s, messages=self.session.messages)
+            self._end_input("idle_timeout", None, idle_s=config.idle_timeout_s, messages=self.session.messages)
             return
         self._arm(config.idle_timeout_s - idle)
 

@@ -13,6 +13,7 @@ because some apps drop it.
 
 from __future__ import annotations
 
+from collections.abc import MutableSequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from enum import IntEnum
@@ -188,12 +189,15 @@ def split_length(prefix: bytes, max_frame: int | None = None) -> int:
     return length
 
 
-def split_frames(buffer: bytearray, max_frame: int) -> list[bytes]:
+def split_frames(buffer: bytearray, max_frame: int,
+                 into: MutableSequence[bytes] | None = None) -> MutableSequence[bytes]:
     """Remove every complete frame from `buffer` and return their payloads (no prefix).
 
-    For protocol-style readers: incomplete trailing data stays in `buffer`.
+    For protocol-style readers: incomplete trailing data stays in `buffer`. With `into`,
+    payloads are appended to it (and it is returned), so the frames before a length
+    prefix that raises FrameError are kept by the caller.
     """
-    payloads: list[bytes] = []
+    payloads: MutableSequence[bytes] = [] if into is None else into
     while len(buffer) >= PREFIX_LEN:
         length = split_length(bytes(buffer[:PREFIX_LEN]), max_frame)
         end = PREFIX_LEN + length
