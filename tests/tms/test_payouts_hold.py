@@ -103,19 +103,3 @@ def test_why_explains_unsettled_and_scheduled_money(fleet: Store) -> None:
     why = payout_status(store, MID, DAY1 + timedelta(hours=1))
     assert why["zh"] == ["20261129 结算款 10.00 元将于 2026-11-30 00:00 后付出(T+1)"]
     assert why["en"] == ["payout of 20261129, CNY 10.00: due 2026-11-30 00:00 CST (next day)"]
-
-
-async def test_payout_loop_runs_ticks_until_cancelled(fleet: Store) -> None:
-    import asyncio
-
-    from posdoctor.tms.payouts import payout_loop
-
-    settle(fleet, TID, 1, DAY1, 2_500)
-    task = asyncio.create_task(payout_loop(fleet, 0.01, clock=lambda: DAY1 + timedelta(days=1)))
-    for _ in range(300):
-        if [p.status for p in fleet.payouts(MID)] == ["paid"]:
-            break
-        await asyncio.sleep(0.01)
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    assert [(p.status, p.amount) for p in fleet.payouts(MID)] == [("paid", 2_500)]

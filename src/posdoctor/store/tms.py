@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from posdoctor.store.base import StoreBase, insert_new
 from posdoctor.store.errors import NotFound
-from posdoctor.store.models import utcnow
+from posdoctor.store.models import Terminal, utcnow
 from posdoctor.store.models_tms import (
     Campaign,
     CampaignTarget,
@@ -60,10 +60,14 @@ class TmsMixin(StoreBase):
         with self._write() as session:
             return _revoke(session, tid, now or utcnow())
 
-    def find_credential(self, token_hash: str) -> DeviceCredential | None:
+    def find_credential(self, token_hash: str) -> tuple[DeviceCredential, str] | None:
+        """The credential with this token hash and the serial its terminal is registered on
+        now (one query: the TMS API checks both on every request)."""
         with self._read() as session:
-            return session.scalar(
-                select(DeviceCredential).where(DeviceCredential.token_hash == token_hash))
+            row = session.execute(
+                select(DeviceCredential, Terminal.serial).join(Terminal, Terminal.tid == DeviceCredential.tid)
+                .where(DeviceCredential.token_hash == token_hash)).first()
+        return None if row is None else (row[0], row[1])
 
     def credentials(self, tid: str) -> list[DeviceCredential]:
         with self._read() as session:

@@ -13,8 +13,7 @@ import hmac
 import secrets
 from datetime import datetime
 
-from posdoctor.store import NotFound, Store
-from posdoctor.store.models import Terminal
+from posdoctor.store import Store
 
 TOKEN_PREFIX = "pdt_"
 
@@ -72,23 +71,14 @@ def authenticate(store: Store, token: str, serial: str | None = None) -> tuple[s
     terminal to another device: re-issue it)."""
     if not token or not token.startswith(TOKEN_PREFIX):
         raise unknown_credential()
-    row = store.find_credential(hash_token(token))
-    if row is None:
+    found = store.find_credential(hash_token(token))
+    if found is None:
         raise unknown_credential()
+    row, terminal_serial = found
     if not row.active:
         raise revoked_credential(row.tid)
     if serial is not None and not hmac.compare_digest(serial.encode(), row.serial.encode()):
         raise serial_mismatch(row.tid, serial)
-    terminal = _find_terminal(store, row.tid)
-    if terminal is None:
-        raise revoked_credential(row.tid)
-    if terminal.serial != row.serial:  # the terminal was moved to another device since
+    if terminal_serial != row.serial:  # the terminal was moved to another device since
         raise serial_mismatch(row.tid, row.serial)
     return row.tid, row.serial
-
-
-def _find_terminal(store: Store, tid: str) -> Terminal | None:
-    try:
-        return store.get_terminal(tid)
-    except NotFound:
-        return None

@@ -7,8 +7,8 @@
   frozen or closed, or has no valid settlement account (the reason is kept); released
   once that is cleared.
 - :func:`run_payouts`: pays the due, unheld ones.
-- :func:`payout_tick`: all of the above, for a periodic job; :func:`payout_loop` runs it
-  every minute as an asyncio task (``posdoctor serve``).
+- :func:`payout_tick`: all of the above, for a periodic job (``posdoctor serve`` runs it
+  every minute: ``cli.serve.run_periodic``).
 - :func:`payout_status`: "why has my money not arrived", answered from data in zh/en.
 
 Events (source ``tms``, kind ``payout``): scheduled, held, released, paid.
@@ -16,17 +16,13 @@ Events (source ``tms``, kind ``payout``): scheduled, held, released, paid.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections import defaultdict
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from posdoctor.store import Store
 from posdoctor.store.models_registry import Payout
 
-log = logging.getLogger(__name__)
 CST = timezone(timedelta(hours=8), "CST")
 HOLD_TEXT = {
     "merchant_frozen": ("商户已冻结", "the merchant is frozen"),
@@ -113,20 +109,6 @@ def payout_tick(store: Store, now: datetime) -> dict[str, int]:
     released = release_payouts(store, now)
     paid = run_payouts(store, now)
     return {"scheduled": len(scheduled), "held": len(held), "released": len(released), "paid": len(paid)}
-
-
-async def payout_loop(store: Store, interval_s: float = 60.0,
-                      clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-    """Run :func:`payout_tick` every ``interval_s`` in a worker thread until cancelled
-    (``posdoctor serve`` starts it as a task beside the host). Errors are logged, not fatal."""
-    while True:
-        try:
-            counts = await asyncio.to_thread(payout_tick, store, clock())
-            if any(counts.values()):
-                log.info("payouts: %s", counts)
-        except Exception as exc:  # database away: try again next time
-            log.warning("payout tick failed: %s", exc)
-        await asyncio.sleep(interval_s)
 
 
 def payout_json(payout: Payout) -> dict[str, Any]:

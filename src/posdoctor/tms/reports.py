@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from posdoctor.store import Store
-from posdoctor.store.models import Base, Event, Terminal
+from posdoctor.store.models import Event, Terminal
+from posdoctor.store.models_registry import HostChange
 from posdoctor.store.models_tms import Telemetry
 
 REPORT_KINDS = ("heartbeat", "self_check", "logs")
@@ -176,15 +177,12 @@ def _update_app_versions(session: Session, versions: dict[str, str], now: dateti
     (change feed ``registry``) so that their cached profile (min_app_version checks)
     sees the new version at once."""
     table = Terminal.__table__
-    column = table.c.get("app_version")
-    if column is None:  # the registry has no such column
-        return
     connection = session.connection()
     tids = sorted(versions)
     changed: list[str] = []
     for index in range(0, len(tids), 500):
         chunk = tids[index:index + 500]
-        for tid, stored in connection.execute(select(table.c.tid, column).where(table.c.tid.in_(chunk))):
+        for tid, stored in connection.execute(select(table.c.tid, table.c.app_version).where(table.c.tid.in_(chunk))):
             if stored != versions[tid]:
                 changed.append(tid)
     if not changed:
@@ -192,10 +190,8 @@ def _update_app_versions(session: Session, versions: dict[str, str], now: dateti
     connection.execute(update(table).where(table.c.tid == bindparam("b_tid"))
                        .values(app_version=bindparam("b_version")),
                        [{"b_tid": tid, "b_version": versions[tid]} for tid in changed])
-    feed = Base.metadata.tables.get("host_changes")
-    if feed is not None:
-        connection.execute(insert(feed), [dict(at=now, kind="registry", tid=tid, mid=None,
-                                               value="app_version") for tid in changed])
+    connection.execute(insert(HostChange), [dict(at=now, kind="registry", tid=tid, value="app_version")
+                                            for tid in changed])
 
 
 def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, datetime]]) -> int:
@@ -203,9 +199,7 @@ def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, d
     events: list[dict[str, Any]] = []
     latest: dict[str, dict[str, Any]] = {}
     versions: dict[str, str] = {}
-    latest_now = None
     for tid, kind, report, now in reports:
-        latest_now = now
         events.extend(_event_rows(tid, kind, report, now))
         if isinstance(report, Heartbeat):
             latest[tid] = _telemetry_row(tid, report, now)  # received last wins (clocks lie)
@@ -215,8 +209,8 @@ def write_reports(session: Session, reports: Sequence[tuple[str, str, _Report, d
         session.connection().execute(insert(Event.__table__), events)
     if latest:
         _upsert_telemetry(session, list(latest.values()))
-    if versions and latest_now is not None:
-        _update_app_versions(session, versions, latest_now)
+    if versions:
+        _update_app_versions(session, versions, reports[-1][3])
     return len(events)
 
 
