@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from posdoctor.crypto.hsm import SoftHSM
+from posdoctor.doctor.diagnose import diagnose_terminal
 from posdoctor.host import HostConfig, HostServer, KeyRoomSheet, provision_card, provision_terminal
 from posdoctor.store import Store, open_store
 from posdoctor.terminal import Device, LinkConditions, PaymentApp, TcpLink, TerminalFiles, new_state
@@ -63,15 +64,36 @@ class DoctorSite:
         self.devices[tid_of(n)] = device
         return app
 
-    async def ready(self, n: int, **kw: object) -> PaymentApp:
-        """Transport key injected, TMK/parameters/CAPK/AID downloaded, signed in."""
+    async def initialised(self, n: int, **kw: object) -> PaymentApp:
+        """Transport key injected, TMK/parameters/CAPK/AID downloaded; not signed in."""
         app = self.terminal(n, **kw)  # type: ignore[arg-type]
         app.inject_transport_key(self.sheets[tid_of(n)].tk)
         outcomes = await app.initialise()
         assert all(o.ok for o in outcomes), [o.text for o in outcomes]
+        return app
+
+    async def ready(self, n: int, **kw: object) -> PaymentApp:
+        """Transport key injected, TMK/parameters/CAPK/AID downloaded, signed in."""
+        app = await self.initialised(n, **kw)
         assert (await app.sign_in()).ok
         app.state.comm.receive_timeout_s = 2.0
         return app
+
+    async def broken_tmk(self, n: int, *, byte: int = 3, mask: int = 0x10) -> PaymentApp:
+        """Initialised, then a TMK differing from the host's in one non-parity bit
+        (``byte`` XOR ``mask``): the sign-in fails and the terminal reports."""
+        assert mask.bit_count() == 1 and mask != 0x01, "one bit, and bit 0 of a DES key byte is parity"
+        app = await self.initialised(n)
+        wrong = bytearray(self.sheets[tid_of(n)].tmk)
+        wrong[byte] ^= mask
+        app.inject_tmk(bytes(wrong))
+        assert not (await app.sign_in()).ok
+        self.report(n)
+        return app
+
+    def cause(self, n: int) -> str | None:
+        """The doctor's top cause for terminal ``n``."""
+        return diagnose_terminal(self.store, tid_of(n)).cause
 
     def report(self, n: int, *, self_check: bool = False) -> None:
         """Upload heartbeat, logs (and a self-check) as the TMS API would store them."""

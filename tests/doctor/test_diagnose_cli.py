@@ -23,14 +23,7 @@ def run(*args: str) -> tuple[int, str]:
 
 async def _broken_tmk(site: DoctorSite) -> str:
     await site.healthy_fleet()
-    app = site.terminal(4)
-    app.inject_transport_key(site.sheets[tid_of(4)].tk)
-    assert all(o.ok for o in await app.initialise())
-    wrong = bytearray(site.sheets[tid_of(4)].tmk)
-    wrong[5] ^= 0x20
-    app.inject_tmk(bytes(wrong))
-    assert not (await app.sign_in()).ok
-    site.report(4)
+    await site.broken_tmk(4, byte=5, mask=0x20)
     return str(site.store.engine.url)
 
 

@@ -10,20 +10,9 @@ from doctorkit import PIN, DoctorSite, card, dsite, tid_of  # noqa: F401
 from posdoctor.doctor.diagnose import diagnose_terminal
 
 
-def top(site: DoctorSite, n: int) -> str | None:
-    return diagnose_terminal(site.store, tid_of(n)).cause
-
-
 async def test_tmk_mismatch_after_approved_sign_in(dsite: DoctorSite) -> None:
     await dsite.healthy_fleet()
-    app = dsite.terminal(4)
-    app.inject_transport_key(dsite.sheets[tid_of(4)].tk)
-    assert all(o.ok for o in await app.initialise())
-    wrong = bytearray(dsite.sheets[tid_of(4)].tmk)
-    wrong[3] ^= 0x10  # not a parity bit
-    app.inject_tmk(bytes(wrong))
-    assert not (await app.sign_in()).ok
-    dsite.report(4)
+    await dsite.broken_tmk(4, byte=3, mask=0x10)
     diagnosis = diagnose_terminal(dsite.store, tid_of(4))
     assert diagnosis.cause == "keys.tmk_mismatch"
     text = " ".join(ln.en for ln in diagnosis.top.evidence)  # type: ignore[union-attr]
@@ -36,7 +25,7 @@ async def test_tmk_missing_on_a_terminal_that_never_downloaded_it(dsite: DoctorS
     app = dsite.terminal(4)
     assert not (await app.sign_in()).ok  # no TMK: refused locally
     dsite.report(4, self_check=True)
-    assert top(dsite, 4) == "keys.tmk_missing"
+    assert dsite.cause(4) == "keys.tmk_missing"
 
 
 async def test_mak_desync_from_stale_working_keys(dsite: DoctorSite) -> None:
@@ -48,7 +37,7 @@ async def test_mak_desync_from_stale_working_keys(dsite: DoctorSite) -> None:
     outcome = await app.sale(card(), 1500, PIN)
     assert outcome.response_code == "A0"
     dsite.report(4)
-    assert top(dsite, 4) == "keys.mak_desync"
+    assert dsite.cause(4) == "keys.mak_desync"
 
 
 async def test_resign_required_after_the_host_invalidates_the_session(dsite: DoctorSite) -> None:
@@ -59,7 +48,7 @@ async def test_resign_required_after_the_host_invalidates_the_session(dsite: Doc
     outcome = await app.sale(card(), 1500, PIN)
     assert outcome.response_code == "77"
     dsite.report(4)
-    assert top(dsite, 4) == "keys.resign_required"
+    assert dsite.cause(4) == "keys.resign_required"
 
 
 def _closed_port() -> int:

@@ -71,9 +71,7 @@ async def test_mid_typo_is_a_wrong_id_not_a_rebinding(dsite: DoctorSite) -> None
 
 async def test_swapped_device_is_not_whitelisted(dsite: DoctorSite) -> None:
     await dsite.healthy_fleet(3)
-    app = dsite.terminal(4)
-    app.inject_transport_key(dsite.sheets[tid_of(4)].tk)
-    assert all(o.ok for o in await app.initialise())
+    app = await dsite.initialised(4)
     app.state.serial = app.device.serial = "SWP00000004"
     app.state.settings.signin_device_info = True
     assert not (await app.sign_in()).ok

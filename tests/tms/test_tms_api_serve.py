@@ -100,8 +100,11 @@ async def test_periodic_payout_tick_runs_until_stopped_and_survives_failures(mon
     monkeypatch.setattr(serve_module, "find_payout_tick", lambda: tick)
     stop = asyncio.Event()
     job = asyncio.create_task(serve_module.run_periodic(object(), stop, Console(stderr=True), period_s=0.01))
-    while len(calls) < 4:
-        await asyncio.sleep(0.01)
+    async def four_ticks() -> None:
+        while len(calls) < 4:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(four_ticks(), 5)  # a loop that stopped ticking fails, not hangs
     stop.set()
     await asyncio.wait_for(job, 5)
     assert all(now.tzinfo is not None for now in calls)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -238,10 +239,10 @@ def campaign_status(campaign_id: Annotated[int, typer.Argument(help="活动号 /
                     db: DbOption = None, as_json: JsonOption = False) -> None:
     with _session(db, as_json) as (store, _home):
         summary = camp.campaign_summary(store.get_campaign(campaign_id))
-        summary["targets"] = _target_counts(store, campaign_id)
         rows = [{"tid": t.tid, "wave": t.wave, "state": t.state, "from_version": t.from_version,
                  "last_step": t.last_step, "reason": t.reason, "attempts": t.attempts}
                 for t in store.campaign_targets(campaign_id)] if targets else []
+        summary["targets"] = dict(Counter(r["state"] for r in rows)) if targets else _target_counts(store, campaign_id)
     lines = _campaign_lines(summary) + [f"  {state}: {n}" for state, n in sorted(summary["targets"].items())]
     if targets:
         summary["target_list"] = rows

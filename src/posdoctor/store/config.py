@@ -203,10 +203,10 @@ def load_private_key_file(path: Path, create_bytes: int, lengths: tuple[int, ...
     except ValueError:
         secret = b""
     if len(secret) not in lengths:
-        digits = "或".join(str(2 * n) for n in lengths)
+        expected = [str(2 * n) for n in lengths]
         raise ConfigError(
-            f"{zh} {path} 内容无效(应为{digits}位十六进制)",
-            f"{en} {path} is invalid (expected {' or '.join(str(2 * n) for n in lengths)} hex digits)",
+            f"{zh} {path} 内容无效(应为{'或'.join(expected)}位十六进制)",
+            f"{en} {path} is invalid (expected {' or '.join(expected)} hex digits)",
             setting=setting,
         )
     return secret

@@ -43,11 +43,11 @@ def validate_serial(serial: str) -> str:
     return serial
 
 
-def _luhn_sum(digits: str, double_odd: bool) -> int:
+def _luhn_sum(digits: str) -> int:
     total = 0
     for position, char in enumerate(reversed(digits)):
         value = int(char)
-        if position % 2 == (1 if double_odd else 0):
+        if position % 2 == 1:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return total
@@ -55,12 +55,12 @@ def _luhn_sum(digits: str, double_odd: bool) -> int:
 
 def luhn_valid(digits: str) -> bool:
     """True when ``digits`` (all decimal) passes the Luhn (mod 10) check."""
-    return _luhn_sum(digits, double_odd=True) % 10 == 0
+    return _luhn_sum(digits) % 10 == 0
 
 
 def luhn_complete(body: str) -> str:
     """``body`` (all decimal) with its Luhn check digit appended."""
-    return body + str((10 - _luhn_sum(body, double_odd=False) % 10) % 10)
+    return body + str(-_luhn_sum(body + "0") % 10)
 
 
 def validate_pan(pan: str) -> str:

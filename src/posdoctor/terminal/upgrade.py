@@ -35,7 +35,8 @@ from posdoctor.terminal.state import InstalledApp, TerminalState
 from posdoctor.terminal.storage import TerminalFiles
 from posdoctor.terminal.telemetry import attach_counters
 from posdoctor.terminal.tmsclient import TmsClient, TmsError
-from posdoctor.terminal.upgrade_job import UPGRADE_MESSAGES, DownloadFile, PollResult, UpgradeJob, UpgradeRecord, \
+from posdoctor.terminal.messages import UPGRADE_MESSAGES
+from posdoctor.terminal.upgrade_job import DownloadFile, PollResult, UpgradeJob, UpgradeRecord, \
     job_key, not_before_passed, in_window, reset_terminal_data
 
 __all__ = ["UpgradeAgent", "PollResult", "UpgradeJob", "UPGRADE_MESSAGES", "PAYMENT_APP", "in_window"]

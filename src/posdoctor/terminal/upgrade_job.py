@@ -17,11 +17,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from posdoctor.terminal.messages import UPGRADE_MESSAGES
 from posdoctor.terminal.slots import SlotStore
 from posdoctor.terminal.state import AppSettings, CommSettings, EmvTables, TerminalState
 
-__all__ = ["UPGRADE_MESSAGES", "UpgradeJob", "UpgradeRecord", "PollResult", "job_key", "in_window",
+__all__ = ["UpgradeJob", "UpgradeRecord", "PollResult", "job_key", "in_window",
            "not_before_passed", "DownloadFile", "reset_terminal_data"]
 
 
