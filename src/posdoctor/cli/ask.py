@@ -20,7 +20,7 @@ from rich.table import Table
 
 from posdoctor.cli.admin import DbOption, JsonOption
 
-EXIT_FAILED, EXIT_INVALID = 1, 2
+from posdoctor.cli.errors import EXIT_FAILED, fail
 
 LangOption = Annotated[str, typer.Option("--lang", help="语言 zh|en / language (zh shows English alongside)")]
 
@@ -33,12 +33,6 @@ def register(app: typer.Typer) -> None:
         probe_command)
 
 
-def _invalid(zh: str, en: str, as_json: bool) -> typer.Exit:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": {"zh": zh, "en": en}}, ensure_ascii=False))
-    else:
-        Console(stderr=True).print(f"[red]{zh} / {en}[/red]")
-    return typer.Exit(EXIT_INVALID)
 
 
 def _both(zh: str, en: str, lang: str) -> str:
@@ -47,7 +41,7 @@ def _both(zh: str, en: str, lang: str) -> str:
 
 def _check_lang(lang: str, as_json: bool) -> None:
     if lang not in ("zh", "en"):
-        raise _invalid("语言必须是 zh 或 en", "language must be zh or en", as_json)
+        fail("语言必须是 zh 或 en", "language must be zh or en", as_json)
 
 
 # --- ask ------------------------------------------------------------------------------------
@@ -73,9 +67,9 @@ def ask_command(
         _guided(text, lang, answers, as_json)
         return
     if answers is not None:
-        raise _invalid("--answers 只能与 --guided 一起使用", "--answers only goes with --guided", as_json)
+        fail("--answers 只能与 --guided 一起使用", "--answers only goes with --guided", as_json)
     if text is None or not text.strip():
-        raise _invalid("请输入商户描述, 或使用 --guided", "give the merchant's words, or use --guided", as_json)
+        fail("请输入商户描述, 或使用 --guided", "give the merchant's words, or use --guided", as_json)
     from posdoctor.doctor.ask import ask
 
     result = ask(text, top=top)
@@ -147,14 +141,14 @@ def _split_answers(raw: str, as_json: bool) -> list[bool | None]:
     try:
         return [parse_answer(word) for word in raw.replace("，", ",").split(",") if word.strip()]
     except ValueError as exc:
-        raise _invalid(f"无法识别的回答: {exc}", f"unrecognised answer: {exc}", as_json) from None
+        fail(f"无法识别的回答: {exc}", f"unrecognised answer: {exc}", as_json)
 
 
 def _guided(text: str | None, lang: str, answers: str | None, as_json: bool) -> None:
     from posdoctor.doctor.guided import GuidedSession, parse_answer
 
     if as_json and answers is None:
-        raise _invalid("--json 需要同时给出 --answers", "--json needs --answers (scripted answers)", as_json)
+        fail("--json 需要同时给出 --answers", "--json needs --answers (scripted answers)", as_json)
     session = GuidedSession()
     if text and text.strip():
         from posdoctor.doctor.ask import ask
@@ -210,7 +204,7 @@ def _hex(value: str | None, name: str, lengths: tuple[int, ...], as_json: bool) 
         raw = b""
     if len(raw) not in lengths:
         sizes = "/".join(str(n * 2) for n in lengths)
-        raise _invalid(f"{name} 必须是 {sizes} 位十六进制", f"{name} must be {sizes} hex digits", as_json)
+        fail(f"{name} 必须是 {sizes} 位十六进制", f"{name} must be {sizes} hex digits", as_json)
     return raw
 
 
@@ -238,22 +232,22 @@ def probe_command(
     _check_lang(lang, as_json)
     if tmk_file is not None:
         if tmk is not None:
-            raise _invalid("--tmk 与 --tmk-file 只能二选一", "give --tmk or --tmk-file, not both", as_json)
+            fail("--tmk 与 --tmk-file 只能二选一", "give --tmk or --tmk-file, not both", as_json)
         try:
             tmk = tmk_file.read_text(encoding="ascii").strip()
         except (OSError, UnicodeDecodeError):
-            raise _invalid(f"无法读取 {tmk_file}", f"cannot read {tmk_file}", as_json) from None
+            fail(f"无法读取 {tmk_file}", f"cannot read {tmk_file}", as_json)
     if mode not in SIGNIN_MODES:
-        raise _invalid(f"签到方式必须是 {'/'.join(SIGNIN_MODES)}", f"--mode must be one of {', '.join(SIGNIN_MODES)}",
+        fail(f"签到方式必须是 {'/'.join(SIGNIN_MODES)}", f"--mode must be one of {', '.join(SIGNIN_MODES)}",
                        as_json)
     if tid is not None and not (len(tid) == 8 and tid.isalnum()):
-        raise _invalid("终端号必须是8位", "TID must be 8 characters", as_json)
+        fail("终端号必须是8位", "TID must be 8 characters", as_json)
     if mid is not None and not (len(mid) == 15 and mid.isalnum()):
-        raise _invalid("商户号必须是15位", "MID must be 15 characters", as_json)
+        fail("商户号必须是15位", "MID must be 15 characters", as_json)
     if (tid is None) != (mid is None):
-        raise _invalid("终端号和商户号需同时给出", "give both --tid and --mid, or neither", as_json)
+        fail("终端号和商户号需同时给出", "give both --tid and --mid, or neither", as_json)
     if tmk is not None and tid is None:
-        raise _invalid("--tmk 需要终端号和商户号(签到)", "--tmk needs --tid and --mid (a sign-in)", as_json)
+        fail("--tmk 需要终端号和商户号(签到)", "--tmk needs --tid and --mid (a sign-in)", as_json)
     config = ProbeConfig(host, port, tid, mid, _hex(tmk, "TMK", (16, 24), as_json),
                          _hex(tpdu, "TPDU", (5,), as_json) or b"", not no_header, timeout, not no_sign_in, mode)
     result = asyncio.run(probe(config)).to_json()

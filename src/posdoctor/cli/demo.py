@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from posdoctor.sim.config import FaultSpec, SimConfig, parse_fault_spec
+from posdoctor.sim.config import FIRST_TID, FaultSpec, SimConfig, parse_fault_spec
 
 __all__ = ["register", "demo_command", "DEMO_FAULTS"]
 
@@ -44,22 +44,19 @@ def register(app: typer.Typer) -> None:
         demo_command)
 
 
-def _fail(zh: str, en: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"ok": False, "error": {"zh": zh, "en": en}}, ensure_ascii=False))
-    else:
-        Console(stderr=True).print(f"[red]{zh} / {en}[/red]")
-    raise typer.Exit(2)
+from posdoctor.cli.errors import fail as _fail
 
 
 def _database_is_free(url: str, home: Path) -> bool:
     """Empty, or made by an earlier demo: the demo resets it; anything else is left alone."""
-    from sqlalchemy import create_engine, inspect, text
+    from sqlalchemy import inspect, text
+
+    from posdoctor.store.db import make_engine
 
     marker = home / MARKER
     if marker.is_file() and marker.read_text(encoding="utf-8").strip() == url:
         return True
-    engine = create_engine(url)
+    engine = make_engine(url)
     try:
         with engine.connect() as conn:
             if "merchants" not in inspect(conn).get_table_names():
@@ -131,7 +128,7 @@ def demo_command(
               f"database {url} holds data the demo did not make and the demo resets it; "
               "use --db or another POSDOCTOR_HOME", as_json)
     faults: list[FaultSpec] = [parse_fault_spec(text) for text in DEMO_FAULTS]
-    faults = [f for f in faults if f.tid is None or int(f.tid) <= 10_000_000 + terminals]
+    faults = [f for f in faults if f.tid is None or int(f.tid) < FIRST_TID + terminals]
     console = Console(stderr=as_json)
     show = not as_json and console.is_terminal
     live = Live(progress_view({"phase": "setup", "label": "准备 setting up"}), console=console,

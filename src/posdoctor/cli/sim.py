@@ -36,12 +36,7 @@ def register(app: typer.Typer) -> None:
         evaluate_command)
 
 
-def _fail(message_zh: str, message_en: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"ok": False, "error": {"zh": message_zh, "en": message_en}}, ensure_ascii=False))
-    else:
-        Console(stderr=True).print(f"[red]{message_zh} / {message_en}[/red]")
-    raise typer.Exit(2)
+from posdoctor.cli.errors import fail as _fail
 
 
 def progress_view(snapshot: dict[str, Any]) -> Table:

@@ -24,7 +24,8 @@ from posdoctor.store import StoreError, load_settings
 from posdoctor.terminal import Card, CardError, Outcome, PaymentApp, StateFileError, TerminalFiles, open_app
 from posdoctor.terminal.state import SIGNIN_MODES
 
-EXIT_FAILED, EXIT_INVALID = 1, 2
+from posdoctor.cli.errors import EXIT_FAILED, EXIT_INVALID
+from posdoctor.cli.errors import fail as _fail
 
 term_app = typer.Typer(help="终端模拟器 / the terminal emulator: posdoctor term TID COMMAND",
                        no_args_is_help=True)
@@ -56,12 +57,6 @@ def term_main(ctx: typer.Context, tid: Annotated[str, typer.Argument(help="终�
 
 # --- plumbing -----------------------------------------------------------------------------
 
-def _fail(zh: str, en: str, as_json: bool, code: int = EXIT_INVALID) -> NoReturn:
-    if as_json:
-        typer.echo(json.dumps({"ok": False, "error": {"zh": zh, "en": en}}, ensure_ascii=False))
-    else:
-        Console(stderr=True).print(f"[red]{zh}[/red] / {en}")
-    raise typer.Exit(code)
 
 
 def _home() -> Path:

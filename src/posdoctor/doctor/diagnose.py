@@ -21,6 +21,7 @@ from posdoctor.doctor.fleet import FleetContext, build_fleet_context
 from posdoctor.doctor.ranker import CONFIDENT, FLEET_CAUSES, UNKNOWN, rank
 from posdoctor.doctor.records import Finding, JournalRow, Line, line
 from posdoctor.doctor.rules import run_rules
+from posdoctor.doctor.rules.backend import UNREACHABLE
 from posdoctor.doctor.rules.base import event_line, failure_events, journal_line
 
 __all__ = ["Diagnosis", "FleetDiagnosis", "diagnose_terminal", "diagnose_fleet", "diagnose_evidence",
@@ -158,7 +159,8 @@ def diagnose_terminal(store: Any, tid: str, *, since: datetime | None = None, un
 
 
 OUTAGE_CAUSES = frozenset({"backend.host_down"})
-OUTAGE_SIGNALS = frozenset({"comm.connect_failed", "comm.connect_timeout", "host.rc.96", "comm.receive_failed"})
+OUTAGE_SIGNALS = frozenset(UNREACHABLE)
+"""What a terminal sees of a host outage (the host_down rule's signals)."""
 
 
 def outage_only(tid: str, ctx: FleetContext) -> TerminalEvidence | None:
@@ -178,9 +180,9 @@ def outage_only(tid: str, ctx: FleetContext) -> TerminalEvidence | None:
         return None
     if any(e.kind != "terminal_event" or e.code not in OUTAGE_SIGNALS or ctx.outage_at(e.at) is None for e in signals):
         return None
-    if any(ctx.outage_at(at) is None for at, _rc in marks):
+    if any(ctx.outage_at(at) is None for at, _rc, _route in marks):
         return None
-    journal = [JournalRow(at, tid, None, ctx.marks_route.get((tid, at)), None, None, rc, [], None) for at, rc in marks]
+    journal = [JournalRow(at, tid, None, route, None, None, rc, [], None) for at, rc, route in marks]
     return TerminalEvidence(tid, Window(ctx.since, ctx.until), journal=journal, events=list(signals))
 
 

@@ -57,9 +57,9 @@ def _command(tid: str, cause: str) -> str | None:
 def _fix_json(cause: str) -> dict[str, Any]:
     name = fix_name_for(cause)
     if name is None or name not in ACTIONS:
-        return {"name": None, "automatic": False, "needs_person": _person_actions(cause), "command": None}
+        return {"name": None, "automatic": False, "needs_person": _person_actions(cause)}
     action = ACTIONS[name]
-    return {"name": name, "automatic": True, "zh": action.zh, "en": action.en, "command": None,
+    return {"name": name, "automatic": True, "zh": action.zh, "en": action.en,
             "needs_person": _person_actions(cause)}
 
 

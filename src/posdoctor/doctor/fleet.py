@@ -23,6 +23,8 @@ from posdoctor.doctor.records import EventRow
 from posdoctor.store.models import Event, JournalEntry, Merchant, Terminal
 
 BUCKET_S = 300
+SILENT = timedelta(hours=3)
+"""A terminal whose heartbeats stopped this long before the newest one has gone silent."""
 UNREACHABLE_CODES = ("comm.connect_failed", "comm.connect_timeout")
 UNREACHABLE_RC = ("96",)
 SLOW_CODES = ("comm.receive_failed",)
@@ -77,9 +79,8 @@ class FleetContext:
     latest_beat: dict[str, EventRow] = field(default_factory=dict)
     failing_by_tid: dict[str, Counter[str]] = field(default_factory=dict)
     answered_ok: set[str] = field(default_factory=set)
-    journal_marks: list[tuple[str, datetime, str]] = field(default_factory=list)
-    marks_route: dict[tuple[str, datetime], str] = field(default_factory=dict)
-    marks_by_tid: dict[str, list[tuple[datetime, str]]] = field(default_factory=dict)
+    marks_by_tid: dict[str, list[tuple[datetime, str, str | None]]] = field(default_factory=dict)
+    """Requests the host could not serve (96 and the like): (time, answer code, route)."""
     signals_by_tid: dict[str, list[EventRow]] = field(default_factory=dict)
     inactive_tids: set[str] = field(default_factory=set)
     common_apps: set[str] = field(default_factory=set)
@@ -98,9 +99,6 @@ class FleetContext:
 
     def power_at(self, at: datetime, tid: str) -> Span | None:
         return next((s for s in self.site_power if s.covers(at) and tid in s.tids), None)
-
-    def failing_terminals(self) -> set[str]:
-        return set(self.failing_by_tid)
 
     def others_succeeding(self, tid: str) -> int:
         return len(self.answered_ok) - (tid in self.answered_ok)
@@ -130,9 +128,8 @@ def _interesting_events(since: datetime, until: datetime, kinds: list[str]) -> A
 
 def build_fleet_context(store: Any, window: Any) -> FleetContext:
     ctx = FleetContext(window.since, window.until)
-    dialect = store.engine.dialect.name
     with store.engine.connect() as conn:
-        _read_journal(conn, ctx, dialect)
+        _read_journal(conn, ctx)
         kinds = [k for (k,) in conn.execute(select(Event.kind).distinct()) if k != "heartbeat"]
         events = [EventRow(r.at, r.source, r.kind, r.tid, r.code, r.detail or {})
                   for r in conn.execute(_interesting_events(ctx.since, ctx.until, kinds))]
@@ -149,7 +146,7 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
     return ctx
 
 
-def _read_journal(conn: Any, ctx: FleetContext, dialect: str) -> None:
+def _read_journal(conn: Any, ctx: FleetContext) -> None:
     """Answer codes per terminal (one grouped scan) and the moments of 96 answers."""
     in_window = and_(JournalEntry.at >= ctx.since, JournalEntry.at < ctx.until)
     for tid, rc in conn.execute(select(JournalEntry.tid, JournalEntry.rc).where(in_window)
@@ -164,10 +161,8 @@ def _read_journal(conn: Any, ctx: FleetContext, dialect: str) -> None:
     if any(rc in UNREACHABLE_RC for counts in ctx.failing_by_tid.values() for rc in counts):
         rows = conn.execute(select(JournalEntry.tid, JournalEntry.at, JournalEntry.rc, JournalEntry.route)
                             .where(in_window, JournalEntry.direction == "in", JournalEntry.rc.in_(UNREACHABLE_RC))).all()
-        ctx.journal_marks = [(r.tid, r.at, r.rc) for r in rows]
         for r in rows:
-            ctx.marks_by_tid.setdefault(r.tid, []).append((r.at, r.rc))
-        ctx.marks_route = {(r.tid, r.at): r.route for r in rows}
+            ctx.marks_by_tid.setdefault(r.tid, []).append((r.at, r.rc, r.route))
 
 
 def _beat_columns(table: Any) -> list[Any]:
@@ -250,7 +245,7 @@ def _note_silent(ctx: FleetContext) -> None:
     newest = max(b.at for b in ctx.latest_beat.values())
     ctx.newest_beat = newest
     for tid, beat in ctx.latest_beat.items():
-        if newest - beat.at > timedelta(hours=3):
+        if newest - beat.at > SILENT:
             ctx.suspect_tids.add(tid)
 
 

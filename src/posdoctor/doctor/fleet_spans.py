@@ -48,7 +48,7 @@ def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tu
     says nothing about the host), 96 answers the host wrote, 96 the terminals saw."""
     marks = [(e.tid, e.at) for e in events
              if e.tid and e.kind == "terminal_event" and e.code in UNREACHABLE_CODES and _to_assigned(ctx, e)]
-    marks += [(tid, at) for tid, at, _rc in ctx.journal_marks]
+    marks += [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
     marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
     return marks
 

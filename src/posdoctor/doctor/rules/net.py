@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from posdoctor.doctor.evidence import TerminalEvidence
-from posdoctor.doctor.fleet import FleetContext
+from posdoctor.doctor.fleet import SILENT, FleetContext
 from posdoctor.doctor.records import Finding, hm
 from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, outside_fleet, rule
 
 WEAK_SIGNAL_DBM = -100
-SILENT_S = 3 * 3600
 """A terminal whose heartbeats stopped this long before the fleet's newest one is silent."""
 FLAKY_CODES = ("comm.receive_failed", "comm.receive_error", "comm.connect_timeout", "comm.connect_failed")
 """What a lossy link produces (a link that is down is ``net.offline``'s signal)."""
@@ -20,7 +19,7 @@ def offline(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     beat = ev.last_heartbeat()
     network_none = beat is not None and str(beat.detail.get("network") or "").lower() in ("none", "down", "offline")
     newest = fleet.newest_beat
-    silent = beat is not None and newest is not None and (newest - beat.at).total_seconds() > SILENT_S
+    silent = beat is not None and newest is not None and newest - beat.at > SILENT
     if not down and not network_none and not silent:
         return []
     if silent and fleet.power_at(beat.at, ev.tid) is not None:  # type: ignore[union-attr]
