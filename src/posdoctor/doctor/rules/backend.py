@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from posdoctor.doctor.evidence import TerminalEvidence
-from posdoctor.doctor.fleet import FleetContext
+from posdoctor.doctor.fleet import FleetContext, Span
 from posdoctor.doctor.records import Finding, hm
 from posdoctor.doctor.rules.base import FINANCIAL_ROUTES, event_line, finding, journal_line, note, rule
 
@@ -15,15 +15,19 @@ UNREACHABLE = ("comm.connect_failed", "comm.connect_timeout", "host.rc.96", "com
 RESTART_EFFECT = timedelta(hours=3)
 
 
+def _restarted_before(fleet: FleetContext, at: datetime) -> Span | None:
+    """The outage `at` falls in or shortly after (when lost sessions still show)."""
+    return next((s for s in fleet.outages if s.start <= at <= s.end + RESTART_EFFECT), None)
+
+
 @rule("backend.host_down")
 def host_down(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     events = [e for e in ev.terminal_events(*UNREACHABLE) if fleet.outage_at(e.at)]
     rows = [r for r in ev.answers("96") if fleet.outage_at(r.at)]
-    after = [r for r in ev.answers("77") if any(s.start <= r.at <= s.end + RESTART_EFFECT for s in fleet.outages)]
+    after = [r for r in ev.answers("77") if _restarted_before(fleet, r.at)]
     if not events and not rows and not after:
         return []
-    span = fleet.outage_at((events or rows)[0].at) if (events or rows) else \
-        next(s for s in fleet.outages if s.start <= after[0].at <= s.end + RESTART_EFFECT)
+    span = fleet.outage_at((events or rows)[0].at) if (events or rows) else _restarted_before(fleet, after[0].at)
     lines = [journal_line(r) for r in rows] + [event_line(e) for e in events]
     lines.append(note(span.start, f"{len(span.tids)} terminals found the host refusing or answering 96 between "  # type: ignore[union-attr]
                                   f"{hm(span.start)} and {hm(span.end)}",  # type: ignore[union-attr]

@@ -69,20 +69,11 @@ def failure_events(ev: TerminalEvidence) -> list[EventRow]:
 
 def _collapse(lines: Iterable[Line]) -> list[Line]:
     """Repeated identical lines become one, with how many times and the first time."""
-    order: list[tuple[str, str]] = []
-    first: dict[tuple[str, str], Line] = {}
-    count: dict[tuple[str, str], int] = {}
+    seen: dict[tuple[str, str], list[Any]] = {}  # in first-seen order: [first line, count]
     for ln in lines:
-        key = (ln.en, ln.zh)
-        if key not in first:
-            order.append(key)
-            first[key] = ln
-        count[key] = count.get(key, 0) + 1
-    out = []
-    for key in order:
-        ln, n = first[key], count[key]
-        out.append(ln if n == 1 else line(ln.at, f"{ln.en} (x{n}, first shown)", f"{ln.zh}(共{n}次, 显示首次)"))
-    return out
+        seen.setdefault((ln.en, ln.zh), [ln, 0])[1] += 1
+    return [ln if n == 1 else line(ln.at, f"{ln.en} (x{n}, first shown)", f"{ln.zh}(共{n}次, 显示首次)")
+            for ln, n in seen.values()]
 
 
 # --- evidence lines --------------------------------------------------------------------
