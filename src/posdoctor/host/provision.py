@@ -111,9 +111,10 @@ def provision_terminals(
         for mid in sorted(mids - known):
             raise NotFound("merchant", mid)
         if specs:
-            conn.execute(insert(Device), [{"serial": s.serial, "model": s.model} for s in specs])
-            conn.execute(insert(Terminal), [{"tid": s.tid, "mid": s.mid, "serial": s.serial, "model": s.model}
-                                            for s in specs])
+            stamp = {} if now is None else {"created_at": now}
+            conn.execute(insert(Device), [{"serial": s.serial, "model": s.model, **stamp} for s in specs])
+            conn.execute(insert(Terminal), [{"tid": s.tid, "mid": s.mid, "serial": s.serial, "model": s.model,
+                                             **stamp} for s in specs])
             rows = [row for spec, (tk, tmk) in zip(specs, keys, strict=True)
                     for row in key_rows(spec.tid, {"TK": tk, "TMK": tmk}, now)]
             conn.execute(insert(TerminalKey), [
