@@ -31,6 +31,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import machine_speed  # bench/machine_speed.py (a script's own folder is on sys.path)
+
 from posdoctor.crypto.ciphers import tdes_decrypt_ecb
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.crypto.mac import generate_mac_cup_ecb
@@ -254,9 +256,11 @@ def run(args: argparse.Namespace) -> dict:
             out: mp.Queue = ctx.Queue()
             gen = ctx.Process(target=load_generator, args=(
                 port, floor_port, terminals, per_terminal, args.seconds, args.short, out))
+            speed_before = machine_speed.measure()
             gen.start()
             result = out.get(timeout=args.seconds * 3 + 600)
             gen.join()
+            speed_after = machine_speed.measure()
         finally:
             os.kill(host.pid, signal.SIGINT) if args.profile else host.terminate()
             floor.terminate()
@@ -273,7 +277,7 @@ def run(args: argparse.Namespace) -> dict:
         "ratio_to_echo_floor": round(sales / floor_rate, 3) if floor_rate else None,
         "answers_by_code": h["codes"], "errors": h["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2), "machine_speed": [speed_before, speed_after],
     }
 
 

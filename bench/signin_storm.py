@@ -41,6 +41,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+import machine_speed  # bench/machine_speed.py (a script's own folder is on sys.path)
+
 from posdoctor.crypto.ciphers import Algorithm, EcbCipher
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.crypto.kcv import KCV_LENGTH, check_value_with
@@ -237,14 +239,16 @@ def run(args: argparse.Namespace) -> dict:
         if args.db:
             serve += ["--db", args.db]
         if args.profile:  # py-spy samples the host (all threads) into FILE (raw collapsed stacks)
-            serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--gil", "-r", "200", "-f", "raw",
+            serve = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--gil", "--subprocesses", "-r", "200", "-f", "raw",
                      "-o", args.profile, "--", *serve]
         host = subprocess.Popen(serve, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             started = time.monotonic()
             wait_listening(port, host)
             host_start_s = time.monotonic() - started
+            speed_before = machine_speed.measure()
             result = drive(port, terminals, args, host.pid)
+            speed_after = machine_speed.measure()
             result["commit_process_cpu_s"] = round(children_cpu_seconds(host.pid) - result.pop("children_before"), 2)
             on_cpu, waiting = main_thread_schedstat(host.pid)
             on_cpu_before, waiting_before = result.pop("sched_before")
@@ -291,7 +295,7 @@ def run(args: argparse.Namespace) -> dict:
         "generators": args.generators, "concurrency": args.concurrency,
         "per_connection": args.per_connection, "errors": result["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "load_avg_1m": round(os.getloadavg()[0], 2), "machine_speed": [speed_before, speed_after],
     }
 
 

@@ -24,6 +24,7 @@ from rich.console import Console
 
 from posdoctor.crypto.hsm import SoftHSM
 from posdoctor.host.config import HostConfig
+from posdoctor.host.gcpolicy import settle_long_lived
 from posdoctor.host.run import Started, event_loop_runner, load_host_config, serve_until_stopped
 from posdoctor.store import Store, StoreError, load_lmk, load_settings, open_store
 
@@ -93,6 +94,7 @@ async def serve_all(store: Store, hsm: SoftHSM, config: HostConfig, home: Path,
     host_started = asyncio.Event()
 
     def started(address: tuple[str, int]) -> None:
+        settle_long_lived()  # the registry is loaded: this process's long-lived objects exist
         on_started(address)
         host_started.set()
 

@@ -86,6 +86,7 @@ def _serve(pipe: Connection, database_url: str) -> None:
     """The child: open the database, then apply every group sent until told to stop."""
     from sqlalchemy.orm import sessionmaker
 
+    from posdoctor.host.gcpolicy import settle_long_lived
     from posdoctor.store.db import WRITE_OPTION, make_engine
     from posdoctor.store.hostwrites import apply_host_writes
 
@@ -95,6 +96,7 @@ def _serve(pipe: Connection, database_url: str) -> None:
     except Exception as exc:  # reported to the parent, which refuses to start
         pipe.send_bytes(pickle.dumps(("error", f"{type(exc).__name__}: {exc}")))
         return
+    settle_long_lived()
     pipe.send_bytes(pickle.dumps(("ready", None)))
     try:
         while True:

@@ -167,6 +167,7 @@ def _serve(pipe: Connection, home: str) -> None:
     """The HSM process: LMK from the home directory; answers batches of issue requests,
     making keys ahead whenever no request is waiting."""
     from posdoctor.crypto.hsm import SoftHSM
+    from posdoctor.host.gcpolicy import settle_long_lived
     from posdoctor.store.config import load_lmk
 
     try:
@@ -174,6 +175,7 @@ def _serve(pipe: Connection, home: str) -> None:
     except Exception as exc:  # reported to the host, which makes its keys itself
         pipe.send_bytes(pickle.dumps((f"{type(exc).__name__}: {exc}", None)))
         return
+    settle_long_lived()
     pipe.send_bytes(pickle.dumps(("ready", hsm.lmk_check)))
     alg, length = SERVED
     while True:
