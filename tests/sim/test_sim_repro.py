@@ -30,6 +30,17 @@ def test_same_seed_same_day(tmp_path: Path) -> None:
     assert _placement(third) != _placement(first) or third.outcomes != first.outcomes
 
 
+def test_a_host_outage_lasts_its_window_in_every_run(tmp_path: Path) -> None:
+    """The host stops and starts again as fleet actions: the terminals meet it the same
+    way in every run, however fast the machine, and the evening finds the host back."""
+    outage = ["backend.host_down@10000002#0"]
+    first = simulate(tmp_path / "a", 6, outage, seed=11)
+    second = simulate(tmp_path / "b", 6, outage, seed=11)
+    assert first.outcomes == second.outcomes
+    assert sum(first.failures.values()) >= 2
+    assert all(o["settlement"] == "1/1" and o["sign_off"] == "1/1" for o in first.outcomes.values()), first.outcomes
+
+
 def test_a_healthy_day_has_no_failures(tmp_path: Path) -> None:
     result = simulate(tmp_path, 8, [], seed=3)
     assert not result.truth

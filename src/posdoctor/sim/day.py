@@ -4,7 +4,10 @@ Every terminal's next action sits in one heap ordered by virtual time; `concurre
 workers take the earliest, move the clock there (and, with a speed, wait for real time
 to catch up) and run it. A terminal's next action enters the heap only when its current
 one is done, so a terminal never does two things at once. Fleet actions (the host going
-down, a site losing power) are entries of the same heap.
+down, a site losing power) are entries of the same heap, and barriers in it: one starts
+when every action before it is done, and nothing after it starts until it is done. So
+what a fleet action changes (the host stopped, then started again) holds for exactly the
+actions planned inside its window, however fast the machine runs.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Day:
         self.errors = 0
         self._last_progress = 0.0
         self._idle = asyncio.Event()
+        self.running = 0
+        self._fleet_running = False
 
     def push_terminal(self, index: int) -> None:
         term = self.world.terminals[index]
@@ -54,7 +59,6 @@ class Day:
     async def run(self) -> None:
         for term in self.world.terminals:
             self.push_terminal(term.index)
-        self.running = 0
         self.world.clock.jump(self.world.clock.offset)  # pacing (with a speed) starts now
         workers = [asyncio.create_task(self._worker()) for _ in range(self.concurrency)]
         try:
@@ -64,11 +68,16 @@ class Day:
                 worker.cancel()
         self.report(force=True)
 
+    def _must_wait(self) -> bool:
+        """A fleet action is running, or is next while terminals are still busy: it
+        changes the world for everyone, so it runs alone (see the module docstring)."""
+        return self._fleet_running or (self.heap[0][2] < 0 and self.running > 0)
+
     async def _worker(self) -> None:
         clock = self.world.clock
         while True:
-            if not self.heap:
-                if self.running == 0:
+            if not self.heap or self._must_wait():
+                if not self.heap and self.running == 0:
                     self._idle.set()
                     return
                 self._idle.clear()
@@ -76,6 +85,7 @@ class Day:
                 continue
             at, _seq, index, fleet_action = heapq.heappop(self.heap)
             self.running += 1
+            self._fleet_running = index < 0  # nothing else was running (`_must_wait`)
             try:
                 await clock.wait_until(at)
                 if index < 0:
@@ -97,6 +107,8 @@ class Day:
                     self.push_terminal(index)
             finally:
                 self.running -= 1
+                if index < 0:
+                    self._fleet_running = False
             self.report()
 
     def report(self, force: bool = False) -> None:
