@@ -27,3 +27,12 @@ def test_doctor_names_injected_look_alikes_first(tmp_path: Path) -> None:
     assert set(data["per_cause"]) == set(CAUSES)
     assert report.top1 >= TOP1_AT_LEAST, misses
     assert data["false_positive_rate"] == 0.0, data["false_positive_causes"]
+
+
+def test_every_terminal_that_met_the_host_outage_is_told_so(tmp_path: Path) -> None:
+    """The outage day alone (seed 5: the host stopped 12:43-13:13 on ten terminals): few
+    customers meet it, one by one; each must read `backend.host_down`, on any machine."""
+    report = run_evaluation(EvaluationConfig(variations=1, seed=5, causes=["backend.host_down"], pairs=False,
+                                             home=tmp_path))
+    misses = [(v.tid, v.ranked[:3]) for v in report.verdicts if not v.top1]
+    assert len(report.verdicts) >= 5 and not misses, misses

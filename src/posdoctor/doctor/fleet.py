@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import and_, func, not_, or_, select
@@ -27,6 +28,9 @@ SILENT = timedelta(hours=3)
 """A terminal whose heartbeats stopped this long before the newest one has gone silent."""
 UNREACHABLE_CODES = ("comm.connect_failed", "comm.connect_timeout")
 UNREACHABLE_RC = ("96",)
+PAYMENT_ROUTES = ("sale", "balance", "refund")
+"""Requests the issuer decides: one approved shows the host serving (neither stopped nor
+answering 96 to everything)."""
 SLOW_CODES = ("comm.receive_failed",)
 POWER_CODES = ("device.power",)
 OK_TERMINAL_PREFIX = "ok."
@@ -143,7 +147,24 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
     from posdoctor.doctor.fleet_spans import find_spans  # it builds on this module's types
 
     find_spans(ctx, events, list(checks))
+    if ctx.outages:
+        from posdoctor.doctor.fleet_spans import widen_outages
+
+        with store.engine.connect() as conn:
+            widen_outages(ctx, events, partial(_approvals_around, conn, ctx))
     return ctx
+
+
+def _approvals_around(conn: Any, ctx: FleetContext, first: datetime, last: datetime
+                      ) -> tuple[datetime | None, datetime | None]:
+    """The last payment the host approved before `first` and the first one after `last`
+    (None: none in the window). Two index lookups, however large the fleet."""
+    approved = and_(JournalEntry.rc == "00", JournalEntry.route.in_(PAYMENT_ROUTES))
+    before = conn.scalar(select(JournalEntry.at).where(approved, JournalEntry.at >= ctx.since, JournalEntry.at < first)
+                         .order_by(JournalEntry.at.desc()).limit(1))
+    after = conn.scalar(select(JournalEntry.at).where(approved, JournalEntry.at > last, JournalEntry.at < ctx.until)
+                        .order_by(JournalEntry.at).limit(1))
+    return before, after
 
 
 def _read_journal(conn: Any, ctx: FleetContext) -> None:

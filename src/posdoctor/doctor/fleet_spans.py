@@ -4,7 +4,7 @@ losses, defective versions (``fleet.build_fleet_context`` calls these)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,12 @@ from posdoctor.doctor.fleet import (
 )
 from posdoctor.doctor.records import EventRow
 
-__all__ = ["find_spans"]
+__all__ = ["find_spans", "widen_outages"]
+
+JUST_AFTER = timedelta(microseconds=1)
+"""A span ends just after its last mark (`Span.covers` leaves out the end)."""
+ApprovalsAround = Callable[[datetime, datetime], tuple[datetime | None, datetime | None]]
+"""(first, last) -> the host's last approved payment before `first`, first after `last`."""
 
 
 def find_spans(ctx: FleetContext, events: list[EventRow], checks: list[Any]) -> None:
@@ -51,6 +56,38 @@ def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tu
     marks += [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
     marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
     return marks
+
+
+def widen_outages(ctx: FleetContext, events: list[EventRow], approvals_around: ApprovalsAround) -> None:
+    """Each outage reaches back to the host's last approved payment before its busy buckets
+    and on to the first one after them: the unreachable marks in between belong to it. A
+    small fleet's few customers meet an outage one by one, too few in a bucket to make it
+    hot, so the busy buckets alone leave its first and last victims out."""
+    marks = _unreachable_marks(ctx, events)
+    ctx.outages = _merged([_widened(span, marks, approvals_around) for span in ctx.outages])
+
+
+def _widened(span: Span, marks: list[tuple[str, datetime]], approvals_around: ApprovalsAround) -> Span:
+    inside = [at for _tid, at in marks if span.covers(at)]
+    if not inside:
+        return span
+    before, after = approvals_around(min(inside), max(inside))
+    near = [(tid, at) for tid, at in marks if (before is None or before < at) and (after is None or at < after)]
+    start = min([span.start] + [at for _tid, at in near])
+    end = max([span.end] + [at + JUST_AFTER for _tid, at in near])
+    return Span(start, end, span.tids | {tid for tid, _at in near}, span.what)
+
+
+def _merged(spans: list[Span]) -> list[Span]:
+    """Overlapping spans as one (two busy stretches of one outage)."""
+    merged: list[Span] = []
+    for span in sorted(spans, key=lambda s: s.start):
+        if merged and span.start <= merged[-1].end:
+            last = merged[-1]
+            merged[-1] = Span(last.start, max(last.end, span.end), last.tids | span.tids, last.what)
+        else:
+            merged.append(span)
+    return merged
 
 
 def _fleet_wide(ctx: FleetContext, events: Iterable[EventRow]) -> list[Span]:
