@@ -82,14 +82,3 @@ def test_only_double_length_3des_is_served(service: KeyService, hsm: SoftHSM) ->
 def test_a_process_with_another_lmk_is_refused(home: Path) -> None:
     with pytest.raises(KeyServiceError, match="holds another LMK"):
         KeyService(home).start(b"\x00\x00\x00\x00")
-
-
-async def test_requests_that_wait_go_out_together(service: KeyService, hsm: SoftHSM) -> None:
-    tmks = [hsm.generate_key(16) for _ in range(31)]
-    first = asyncio.ensure_future(service.issue_under(tmks[0], 3))
-    while service.batches == 0:  # the first request is on its way alone
-        await asyncio.sleep(0)
-    rest = await asyncio.gather(*(service.issue_under(tmk, 3) for tmk in tmks[1:]))
-    assert len(await first) == 3 and all(len(issued) == 3 for issued in rest)
-    assert service.batches == 2  # the 30 that waited for the first answer: one message
-    assert service.issued == 93

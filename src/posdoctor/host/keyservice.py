@@ -10,14 +10,10 @@ the LMK, the child answers with each new key wrapped under the LMK, its check va
 its encryption under the TMK. No clear key crosses the pipe. The child keeps keys made
 ahead while it is idle.
 
-The host talks to the child from its event loop, with no thread in between: the pipe
-(a socket pair) is an asyncio connection. Requests that arrive while the child is busy
-wait and go out together as the next batch, one batch at a time, so batches grow with
-the load and a lone request goes out at once. (A relay thread did this before: each
-of its wake-ups had to take the GIL from the busy event loop, measured as ~2.4 s of
-CPU in the host during a 50,000-terminal storm.) When the service is not running, or
-fails, the host makes the keys itself (`SoftHSM.issue_under`), so a sign-in never
-depends on the child being there.
+One thread in the host batches the requests of many sign-ins into one message and
+resolves their futures with one wake-up of the event loop per answer. When the service
+is not running, or fails, the host makes the keys itself (`SoftHSM.issue_under`), so a
+sign-in never depends on the child being there.
 """
 
 from __future__ import annotations
@@ -25,11 +21,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import os
 import pickle
-import socket
-import struct
-from collections.abc import Callable
+import queue
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -47,10 +41,8 @@ STOCK = 3000
 MAX_BATCH = 500
 
 Issued = list[tuple[WrappedKey, bytes]]
+_Request = tuple[int, bytes, bytes, int, "asyncio.Future[Issued]", asyncio.AbstractEventLoop]
 _STOP = None
-_FRAME_LENGTH = struct.Struct("!i")
-"""`multiprocessing.connection`'s message header (-1 would announce an 8-byte length:
-never for these messages)."""
 
 
 class KeyServiceError(RuntimeError):
@@ -62,30 +54,25 @@ class KeyService:
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
+        self._requests: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         self._ids = itertools.count(1)
         self._pipe: Connection | None = None
         self._process: Any = None
-        self._link: _Link | None = None
-        self._connecting: asyncio.Future[_Link] | None = None
+        self._thread: threading.Thread | None = None
         self.running = False
         self.issued = 0
-        """Keys issued by the process."""
 
     def start(self, lmk_check: bytes | None = None) -> None:
-        """Spawn the HSM process and check it holds the host's LMK (blocking: run it in an
-        executor from a loop). The first `issue_under` connects the pipe to its loop."""
+        """Spawn the HSM process, check it holds the host's LMK, start the batching thread."""
         process, parent, status, check = spawn_helper(_serve, (str(self.home),), "posdoctor-hsm")
         if status != "ready" or (lmk_check is not None and check != lmk_check):
             stop_helper(parent if status == "ready" else None, process, pickle.dumps(_STOP))
             reason = "holds another LMK" if status == "ready" else f"did not start ({status})"
             raise KeyServiceError(f"the HSM process {reason}")
         self._pipe, self._process = parent, process
+        self._thread = threading.Thread(target=self._relay, args=(parent,), name="posdoctor-hsm-relay", daemon=True)
+        self._thread.start()
         self.running = True
-
-    @property
-    def batches(self) -> int:
-        """Messages sent to the process (each carries every request that was waiting)."""
-        return self._link.batches if self._link is not None else 0
 
     def serves(self, kek: WrappedKey, length: int, alg: Algorithm) -> bool:
         return self.running and (alg, length) == SERVED and (kek.alg, kek.length) == SERVED
@@ -94,130 +81,86 @@ class KeyService:
         """`count` new keys, each (wrapped under the LMK, encrypted under `kek`)."""
         if not self.running:
             raise KeyServiceError("the HSM process is not running")
-        link = self._link or await self._connected()
-        future: asyncio.Future[Issued] = link.loop.create_future()
-        link.ask((next(self._ids), kek.blob, kek.kcv, count), future)
-        result = await future
-        self.issued += count
-        return result
-
-    async def _connected(self) -> _Link:
-        """The link, connecting it on first use (concurrent first requests share one)."""
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
-        return await asyncio.shield(self._connecting)
-
-    async def _connect(self) -> _Link:
-        assert self._pipe is not None
         loop = asyncio.get_running_loop()
-        sock = socket.socket(fileno=os.dup(self._pipe.fileno()))
-        _, link = await loop.create_unix_connection(lambda: _Link(loop, self._ended), sock=sock)
-        self._link = link
-        return link
+        future: asyncio.Future[Issued] = loop.create_future()
+        self._requests.put((next(self._ids), kek.blob, kek.kcv, count, future, loop))
+        return await future
 
-    def _ended(self, reason: str) -> None:
-        if self.running:
-            log.warning("HSM process ended (%s): the host makes working keys itself from now on", reason)
-        self.running = False
+    # --- the relay thread: requests out in batches, answers back in batches ----------------
+    def _relay(self, pipe: Connection) -> None:
+        while True:
+            first = self._requests.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._requests.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._requests.put(_STOP)  # seen after this batch is answered
+                    break
+                batch.append(item)
+            try:
+                pipe.send_bytes(pickle.dumps([(r[0], r[1], r[2], r[3]) for r in batch], pickle.HIGHEST_PROTOCOL))
+                answers = dict(pickle.loads(pipe.recv_bytes()))
+            except (EOFError, OSError) as exc:
+                self.running = False
+                log.warning("HSM process ended (%s): the host makes working keys itself from now on", exc)
+                self._fail(batch, KeyServiceError(f"HSM process ended: {type(exc).__name__}"))
+                self._fail_queued()
+                return
+            self._deliver(batch, answers)
 
-    def detach(self) -> None:
-        """Leave the event loop (call it in the loop's thread): requests not answered yet
-        fail, and their callers make the keys themselves."""
-        self.running = False
-        link, self._link, self._connecting = self._link, None, None
-        if link is not None:
-            link.close(KeyServiceError("the HSM service is closing"))
+    def _deliver(self, batch: list[_Request], answers: dict[int, Any]) -> None:
+        alg, length = SERVED
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Issued], Any]]] = {}
+        for request_id, _blob, _kcv, _count, future, loop in batch:
+            answer = answers.get(request_id)
+            if isinstance(answer, list):
+                result: Any = [(WrappedKey(blob, kcv, alg, length), encrypted) for blob, kcv, encrypted in answer]
+            else:
+                result = KeyServiceError(str(answer or "no answer from the HSM process"))
+            by_loop.setdefault(loop, []).append((future, result))
+        for loop, results in by_loop.items():
+            loop.call_soon_threadsafe(_resolve, results)
+
+    def _fail(self, batch: list[_Request], error: Exception) -> None:
+        self._deliver(batch, {request[0]: str(error) for request in batch})
+
+    def _fail_queued(self) -> None:
+        left: list[_Request] = []
+        while True:
+            try:
+                item = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                left.append(item)
+        if left:
+            self._fail(left, KeyServiceError("HSM process ended"))
 
     def close(self) -> None:
-        """Stop the HSM process (blocking: after `detach`, it may run in an executor)."""
-        self.detach()
+        """Answer what is queued, stop the relay and the HSM process."""
+        self.running = False
+        self._requests.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
         pipe, process = self._pipe, self._process
         self._pipe = self._process = None
         stop_helper(pipe, process, pickle.dumps(_STOP))
 
 
-class _Link(asyncio.Protocol):
-    """The host's end of the pipe on its event loop: one batch out at a time, answers in.
-
-    Messages use `multiprocessing.connection`'s framing (a 4-byte signed big-endian
-    length, then the bytes), which the child reads and writes with `Connection`."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, on_end: Callable[[str], None]) -> None:
-        self.loop = loop
-        self.on_end = on_end
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
-        self.waiting: dict[int, tuple[tuple[int, bytes, bytes, int], asyncio.Future[Issued]]] = {}
-        self.in_flight: dict[int, asyncio.Future[Issued]] = {}
-        self.flush_scheduled = False
-        self.closed = False
-        self.batches = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def ask(self, request: tuple[int, bytes, bytes, int], future: asyncio.Future[Issued]) -> None:
-        if self.closed:
-            future.set_exception(KeyServiceError("the HSM process is not running"))
-            return
-        self.waiting[request[0]] = (request, future)
-        if not self.in_flight and not self.flush_scheduled:
-            self.flush_scheduled = True
-            self.loop.call_soon(self._flush)  # what arrives in this loop iteration goes too
-
-    def _flush(self) -> None:
-        self.flush_scheduled = False
-        if self.in_flight or not self.waiting or self.closed or self.transport is None:
-            return
-        ids = list(itertools.islice(self.waiting, MAX_BATCH))
-        batch = [self.waiting.pop(request_id) for request_id in ids]
-        self.in_flight = {request[0]: future for request, future in batch}
-        data = pickle.dumps([request for request, _ in batch], pickle.HIGHEST_PROTOCOL)
-        self.transport.write(_FRAME_LENGTH.pack(len(data)) + data)
-        self.batches += 1
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        while len(self.buffer) >= _FRAME_LENGTH.size:
-            (size,) = _FRAME_LENGTH.unpack_from(self.buffer)
-            if size < 0:
-                self.close(KeyServiceError("the HSM process sent an oversized message"))
-                return
-            end = _FRAME_LENGTH.size + size
-            if len(self.buffer) < end:
-                return
-            answers = pickle.loads(self.buffer[_FRAME_LENGTH.size:end])
-            del self.buffer[:end]
-            self._deliver(dict(answers))
-
-    def _deliver(self, answers: dict[int, Any]) -> None:
-        alg, length = SERVED
-        futures, self.in_flight = self.in_flight, {}
-        for request_id, future in futures.items():
-            if future.done():
-                continue
-            answer = answers.get(request_id)
-            if isinstance(answer, list):
-                future.set_result([(WrappedKey(blob, kcv, alg, length), encrypted) for blob, kcv, encrypted in answer])
-            else:
-                future.set_exception(KeyServiceError(str(answer or "no answer from the HSM process")))
-        self._flush()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        reason = type(exc).__name__ if exc is not None else "pipe closed"
-        self.close(KeyServiceError(f"HSM process ended: {reason}"))
-        self.on_end(reason)
-
-    def close(self, error: KeyServiceError) -> None:
-        """Fail every request not answered yet and close the pipe."""
-        self.closed = True
-        futures = [*self.in_flight.values(), *(future for _, future in self.waiting.values())]
-        self.in_flight, self.waiting = {}, {}
-        for future in futures:
-            if not future.done():
-                future.set_exception(error)
-        if self.transport is not None and not self.loop.is_closed():
-            self.transport.close()
+def _resolve(results: list[tuple[asyncio.Future[Issued], Any]]) -> None:
+    for future, result in results:
+        if future.done():
+            continue
+        if isinstance(result, Exception):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def _serve(pipe: Connection, home: str) -> None:

@@ -71,7 +71,6 @@ async def serve_until_stopped(store: Store, hsm: SoftHSM, config: HostConfig, on
         if committer is not None:
             await loop.run_in_executor(None, committer.close)
         if keys is not None:
-            keys.detach()
             await loop.run_in_executor(None, keys.close)
 
 
