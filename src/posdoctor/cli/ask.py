@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 
 from posdoctor.cli.admin import DbOption, JsonOption
-
 from posdoctor.cli.errors import EXIT_FAILED, fail
 
 LangOption = Annotated[str, typer.Option("--lang", help="语言 zh|en / language (zh shows English alongside)")]
@@ -31,8 +30,6 @@ def register(app: typer.Typer) -> None:
         ask_command)
     app.command("probe", help="逐步探测CUP主机 / find the step at which talking to a CUP host fails")(
         probe_command)
-
-
 
 
 def _both(zh: str, en: str, lang: str) -> str:

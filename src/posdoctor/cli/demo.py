@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from posdoctor.cli.errors import fail as _fail
 from posdoctor.sim.config import FIRST_TID, FaultSpec, SimConfig, parse_fault_spec
 
 __all__ = ["register", "demo_command", "DEMO_FAULTS"]
@@ -42,9 +43,6 @@ MARKER = "demo-database.txt"
 def register(app: typer.Typer) -> None:
     app.command("demo", help="演示: 200台终端的一天、注入故障、诊断 / demo: a fleet's day with faults, then diagnosis")(
         demo_command)
-
-
-from posdoctor.cli.errors import fail as _fail
 
 
 def _database_is_free(url: str, home: Path) -> bool:

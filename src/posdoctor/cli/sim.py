@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from posdoctor.cli.errors import fail as _fail
 from posdoctor.sim.config import SimConfig, parse_fault_spec
 
 __all__ = ["register", "simulate_command", "evaluate_command"]
@@ -34,9 +35,6 @@ def register(app: typer.Typer) -> None:
         simulate_command)
     app.command("evaluate", help="用故障场景评估诊断准确率 / score the doctor on the fault scenario suite")(
         evaluate_command)
-
-
-from posdoctor.cli.errors import fail as _fail
 
 
 def progress_view(snapshot: dict[str, Any]) -> Table:

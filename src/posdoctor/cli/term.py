@@ -57,8 +57,6 @@ def term_main(ctx: typer.Context, tid: Annotated[str, typer.Argument(help="ç»ˆç«
 
 # --- plumbing -----------------------------------------------------------------------------
 
-
-
 def _home() -> Path:
     return load_settings().home
 

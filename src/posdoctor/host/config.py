@@ -62,11 +62,11 @@ class HostConfig(BaseModel):
     commit_interval_s: float = Field(default=0.002, ge=0)
     commit_max_items: int = Field(default=2000, ge=1)
     commit_process: bool = True
+    """`posdoctor serve` commits in a child process (`host.commitproc`), off the event
+    loop's GIL; False keeps the commit in the host's writer thread."""
     key_service: bool = True
     """`posdoctor serve` has double-length 3DES working keys issued by an HSM child
     process (`host.keyservice`); False makes every key on the event loop."""
-    """`posdoctor serve` commits in a child process (`host.commitproc`), off the event
-    loop's GIL; False keeps the commit in the host's writer thread."""
 
     def frame_config(self) -> FrameConfig:
         return FrameConfig(header=self.header, max_frame=self.max_frame)

@@ -31,6 +31,7 @@ from typing import Any
 from posdoctor.crypto.ciphers import Algorithm
 from posdoctor.crypto.hsm import WrappedKey
 from posdoctor.host.helpers import spawn_helper, stop_helper
+from posdoctor.host.ledger import settle_threadsafe, take_queued
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ class KeyService:
         self._process: Any = None
         self._thread: threading.Thread | None = None
         self.running = False
-        self.issued = 0
 
     def start(self, lmk_check: bytes | None = None) -> None:
         """Spawn the HSM process, check it holds the host's LMK, start the batching thread."""
@@ -92,16 +92,9 @@ class KeyService:
             first = self._requests.get()
             if first is _STOP:
                 return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._requests.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    self._requests.put(_STOP)  # seen after this batch is answered
-                    break
-                batch.append(item)
+            batch, stopping = take_queued(self._requests, first, MAX_BATCH, _STOP)
+            if stopping:
+                self._requests.put(_STOP)  # seen after this batch is answered
             try:
                 pipe.send_bytes(pickle.dumps([(r[0], r[1], r[2], r[3]) for r in batch], pickle.HIGHEST_PROTOCOL))
                 answers = dict(pickle.loads(pipe.recv_bytes()))
@@ -115,16 +108,15 @@ class KeyService:
 
     def _deliver(self, batch: list[_Request], answers: dict[int, Any]) -> None:
         alg, length = SERVED
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Issued], Any]]] = {}
+        outcomes = []
         for request_id, _blob, _kcv, _count, future, loop in batch:
             answer = answers.get(request_id)
             if isinstance(answer, list):
                 result: Any = [(WrappedKey(blob, kcv, alg, length), encrypted) for blob, kcv, encrypted in answer]
             else:
                 result = KeyServiceError(str(answer or "no answer from the HSM process"))
-            by_loop.setdefault(loop, []).append((future, result))
-        for loop, results in by_loop.items():
-            loop.call_soon_threadsafe(_resolve, results)
+            outcomes.append((loop, future, result))
+        settle_threadsafe(outcomes)
 
     def _fail(self, batch: list[_Request], error: Exception) -> None:
         self._deliver(batch, {request[0]: str(error) for request in batch})
@@ -151,16 +143,6 @@ class KeyService:
         pipe, process = self._pipe, self._process
         self._pipe = self._process = None
         stop_helper(pipe, process, pickle.dumps(_STOP))
-
-
-def _resolve(results: list[tuple[asyncio.Future[Issued], Any]]) -> None:
-    for future, result in results:
-        if future.done():
-            continue
-        if isinstance(result, Exception):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
 
 
 def _serve(pipe: Connection, home: str) -> None:

@@ -146,16 +146,7 @@ class Ledger:
                 break
             if self._interval:
                 time.sleep(self._interval)
-            batch = [first]
-            while len(batch) < self._max_items:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
+            batch, stopping = take_queued(self._queue, first, self._max_items, _STOP)
             self._commit_batch(batch)
 
     def _commit_batch(self, batch: list[_Pending]) -> None:
@@ -169,18 +160,39 @@ class Ledger:
         else:
             self.commits += 1
             self.committed_sets += len(batch)
-        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for pending in batch:
-            by_loop.setdefault(pending.loop, []).append(pending.future)
-        for loop, futures in by_loop.items():  # one wake-up of the loop per group, not per message
-            loop.call_soon_threadsafe(_settle, futures, error)
+        settle_threadsafe((pending.loop, pending.future, error) for pending in batch)
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
-    for future in futures:
+def take_queued(source: queue.SimpleQueue[Any], first: Any, limit: int, stop: Any) -> tuple[list[Any], bool]:
+    """`first` and what else is queued now, up to `limit` items, for a worker thread;
+    True when it met `stop` (which is not in the batch)."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            break
+        if item is stop:
+            return batch, True
+        batch.append(item)
+    return batch, False
+
+
+def settle_threadsafe(outcomes: Iterable[tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Any]]) -> None:
+    """From a worker thread: give each future its result (an exception instance is set
+    as its exception), with one wake-up per event loop, not one per future."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for loop, future, result in outcomes:
+        by_loop.setdefault(loop, []).append((future, result))
+    for loop, results in by_loop.items():
+        loop.call_soon_threadsafe(_settle, results)
+
+
+def _settle(results: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in results:
         if future.done():
             continue
-        if error is None:
-            future.set_result(None)
+        if isinstance(result, BaseException):
+            future.set_exception(result)
         else:
-            future.set_exception(error)
+            future.set_result(result)
