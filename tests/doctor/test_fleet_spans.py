@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from posdoctor.doctor.fleet import FleetContext
-from posdoctor.doctor.fleet_spans import find_spans, widen_outages
+from posdoctor.doctor.fleet_spans import find_spans
 from posdoctor.doctor.records import EventRow
 
 DAY = datetime(2025, 3, 1, tzinfo=UTC)
@@ -44,14 +44,13 @@ def test_the_busy_buckets_alone_leave_the_first_and_last_victims_out() -> None:
 
 def test_an_outage_reaches_to_the_payments_approved_around_it() -> None:
     ctx, events = _small_fleet_outage()
-    find_spans(ctx, events, [])
     asked = []
 
     def approvals_around(first: datetime, last: datetime) -> tuple[datetime | None, datetime | None]:
         asked.append((first, last))
         return _at("10:00"), _at("10:50")
 
-    widen_outages(ctx, events, approvals_around)
+    find_spans(ctx, events, [], approvals_around)
     assert asked == [(_at("10:31"), _at("10:33"))]
     [span] = ctx.outages
     for hhmm in ("10:14", "10:31", "10:44"):
@@ -62,8 +61,7 @@ def test_an_outage_reaches_to_the_payments_approved_around_it() -> None:
 
 def test_without_approvals_around_the_outage_takes_every_failure_of_the_window() -> None:
     ctx, events = _small_fleet_outage()
-    find_spans(ctx, events, [])
-    widen_outages(ctx, events, lambda first, last: (None, None))
+    find_spans(ctx, events, [], lambda first, last: (None, None))
     [span] = ctx.outages
     assert span.start == _at("09:50") and ctx.outage_at(_at("10:55")) is span
 
@@ -73,6 +71,6 @@ def test_two_busy_stretches_with_no_approval_between_are_one_outage() -> None:
     events += [_refused("10000008", "11:30"), _refused("10000009", "11:31"), _refused("10000000", "11:32")]
     find_spans(ctx, events, [])
     assert len(ctx.outages) == 2
-    widen_outages(ctx, events, lambda first, last: (_at("10:00"), _at("12:00")))
+    find_spans(ctx, events, [], lambda first, last: (_at("10:00"), _at("12:00")))
     [span] = ctx.outages
     assert ctx.outage_at(_at("10:55")) is span and len(span.tids) == 9

@@ -142,16 +142,11 @@ def build_fleet_context(store: Any, window: Any) -> FleetContext:
         _note_merchant_suspects(conn, ctx, events)
         checks = conn.execute(select(Event.tid, Event.at).where(
             Event.kind == "self_check", Event.at >= ctx.since, Event.at < ctx.until).order_by(Event.at)).all()
-    _note_event_suspects(ctx, events)
-    ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
-    from posdoctor.doctor.fleet_spans import find_spans  # it builds on this module's types
+        _note_event_suspects(ctx, events)
+        ctx.suspect_tids.update(set(ctx.latest_beat) - ctx.answered_ok)  # reporting, yet nothing approved
+        from posdoctor.doctor.fleet_spans import find_spans  # it builds on this module's types
 
-    find_spans(ctx, events, list(checks))
-    if ctx.outages:
-        from posdoctor.doctor.fleet_spans import widen_outages
-
-        with store.engine.connect() as conn:
-            widen_outages(ctx, events, partial(_approvals_around, conn, ctx))
+        find_spans(ctx, events, list(checks), partial(_approvals_around, conn, ctx))
     return ctx
 
 

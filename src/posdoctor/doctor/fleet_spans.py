@@ -21,7 +21,7 @@ from posdoctor.doctor.fleet import (
 )
 from posdoctor.doctor.records import EventRow
 
-__all__ = ["find_spans", "widen_outages"]
+__all__ = ["find_spans"]
 
 JUST_AFTER = timedelta(microseconds=1)
 """A span ends just after its last mark (`Span.covers` leaves out the end)."""
@@ -29,10 +29,14 @@ ApprovalsAround = Callable[[datetime, datetime], tuple[datetime | None, datetime
 """(first, last) -> the host's last approved payment before `first`, first after `last`."""
 
 
-def find_spans(ctx: FleetContext, events: list[EventRow], checks: list[Any]) -> None:
-    """Fill the context's outage, overload, power and version findings."""
+def find_spans(ctx: FleetContext, events: list[EventRow], checks: list[Any],
+               approvals_around: ApprovalsAround | None = None) -> None:
+    """Fill the context's outage, overload, power and version findings. With
+    `approvals_around`, each outage is widened to the approved payments around it."""
     marks = _unreachable_marks(ctx, events)
     ctx.outages = _spans(ctx, marks, "host unreachable") or _fleet_wide(ctx, events)
+    if approvals_around is not None and ctx.outages:
+        ctx.outages = _merged([_widened(span, marks, approvals_around) for span in ctx.outages])
     ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts", share=0.2)
     ctx.host_busy = _host_turned_away(events)
     ctx.overloads += ctx.host_busy
@@ -58,16 +62,11 @@ def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tu
     return marks
 
 
-def widen_outages(ctx: FleetContext, events: list[EventRow], approvals_around: ApprovalsAround) -> None:
-    """Each outage reaches back to the host's last approved payment before its busy buckets
-    and on to the first one after them: the unreachable marks in between belong to it. A
-    small fleet's few customers meet an outage one by one, too few in a bucket to make it
-    hot, so the busy buckets alone leave its first and last victims out."""
-    marks = _unreachable_marks(ctx, events)
-    ctx.outages = _merged([_widened(span, marks, approvals_around) for span in ctx.outages])
-
-
 def _widened(span: Span, marks: list[tuple[str, datetime]], approvals_around: ApprovalsAround) -> Span:
+    """The outage reaching back to the host's last approved payment before its busy
+    buckets and on to the first one after them: the unreachable marks in between belong
+    to it. A small fleet's few customers meet an outage one by one, too few in a bucket
+    to make it hot, so the busy buckets alone leave its first and last victims out."""
     inside = [at for _tid, at in marks if span.covers(at)]
     if not inside:
         return span

@@ -60,12 +60,12 @@ class TmsMixin(StoreBase):
         with self._write() as session:
             return _revoke(session, tid, now or utcnow())
 
-    def find_credential(self, token_hash: str) -> tuple[DeviceCredential, str] | None:
+    def find_credential(self, token_hash: str) -> tuple[DeviceCredential, str | None] | None:
         """The credential with this token hash and the serial its terminal is registered on
-        now (one query: the TMS API checks both on every request)."""
+        now, None if the terminal is gone (one query: the TMS API checks both on every request)."""
         with self._read() as session:
             row = session.execute(
-                select(DeviceCredential, Terminal.serial).join(Terminal, Terminal.tid == DeviceCredential.tid)
+                select(DeviceCredential, Terminal.serial).outerjoin(Terminal, Terminal.tid == DeviceCredential.tid)
                 .where(DeviceCredential.token_hash == token_hash)).first()
         return None if row is None else (row[0], row[1])
 

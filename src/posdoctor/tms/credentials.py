@@ -75,7 +75,7 @@ def authenticate(store: Store, token: str, serial: str | None = None) -> tuple[s
     if found is None:
         raise unknown_credential()
     row, terminal_serial = found
-    if not row.active:
+    if not row.active or terminal_serial is None:  # revoked, or its terminal is gone
         raise revoked_credential(row.tid)
     if serial is not None and not hmac.compare_digest(serial.encode(), row.serial.encode()):
         raise serial_mismatch(row.tid, serial)

@@ -8,7 +8,6 @@ from posdoctor.doctor.records import Finding, hm
 from posdoctor.doctor.rules.base import beat_line, event_line, finding, note, outside_fleet, rule
 
 WEAK_SIGNAL_DBM = -100
-"""A terminal whose heartbeats stopped this long before the fleet's newest one is silent."""
 FLAKY_CODES = ("comm.receive_failed", "comm.receive_error", "comm.connect_timeout", "comm.connect_failed")
 """What a lossy link produces (a link that is down is ``net.offline``'s signal)."""
 
