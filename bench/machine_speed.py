@@ -2,9 +2,9 @@
 
     python bench/machine_speed.py [--json]
 
-The development machines are 2-core VMs whose CPU speed drifts: the same fixed pure-
-Python loop has taken from 1.38 s to 2.27 s within minutes on an otherwise idle machine
-(2026-11-29), so one run's wall time says as much about the machine as about the code.
+The development machines are 2-core VMs whose CPU speed drifts: this module's loop has
+taken from 0.16 s to 0.68 s within one evening on an otherwise idle machine (2026-11-29),
+so one run's wall time says as much about the machine as about the code.
 The benchmarks that compare against a time target call `measure()` before and after
 their timed part and print both as `machine_speed` (1.0 = the fastest this loop has run
 here, `REFERENCE_S`; 0.7 = the CPU did 70 % of that work per second).
