@@ -2,6 +2,8 @@
 
     python bench/host_inproc.py --sales 20000 --json
     python bench/host_inproc.py --sales 20000 --cprofile /tmp/host.prof   # then pstats
+    PYTHONHASHSEED=0 valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
+        python bench/host_inproc.py --sales 1000 --callgrind   # instructions, per thread
 
 One process: a temporary SQLite store (WAL), 64 provisioned terminals signed in with a
 real 0800/004, then prepared 0200 sales (MAC and PIN block under each terminal's session
@@ -11,7 +13,11 @@ its group commit as on the wire. What it leaves out is the TCP and framing cost 
 
 `cpu_us_per_sale` is the process's CPU time (both threads) per sale: on a shared
 machine it moves much less than sales/s, and 1e6 / cpu_us_per_sale is what one core
-could do.
+could do. This VM's speed drifts (bench/machine_speed.py), so small changes are best
+compared in instructions: under valgrind's callgrind with `--callgrind`, counting is
+switched on (`callgrind_control -i on`) only around the timed part, and callgrind
+writes one file per thread (the event loop is thread 1); the same code and input give
+the same count to within a fraction of a percent, whatever else the machine does.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import asyncio
 import cProfile
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -78,7 +85,11 @@ async def run(home: Path, args: argparse.Namespace) -> dict:
         profiler = cProfile.Profile() if args.cprofile else None
         if profiler:
             profiler.enable()
+        if args.callgrind:
+            callgrind_instrumentation("on")
         result = await drive(host, queues)
+        if args.callgrind:
+            callgrind_instrumentation("off")
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.cprofile)
@@ -89,11 +100,18 @@ async def run(home: Path, args: argparse.Namespace) -> dict:
     return result
 
 
+def callgrind_instrumentation(state: str) -> None:
+    """Switch callgrind's counting for this process (run under valgrind --tool=callgrind)."""
+    subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], check=True, capture_output=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sales", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--cprofile", metavar="FILE", help="cProfile the timed part (event-loop thread only)")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="count instructions of the timed part only (run under valgrind --tool=callgrind)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     try:

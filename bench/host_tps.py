@@ -32,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 
 import machine_speed  # bench/machine_speed.py (a script's own folder is on sys.path)
+import proc_cpu
 
 from posdoctor.crypto.ciphers import tdes_decrypt_ecb
 from posdoctor.crypto.hsm import SoftHSM
@@ -161,7 +162,12 @@ def load_generator(port: int, floor_port: int, terminals: list[tuple[str, str]],
         prepared = await asyncio.gather(*(
             sign_in_and_prepare(port, tid, bytes.fromhex(tmk), per_terminal) for tid, tmk in terminals
         ))
+        out.put("host")  # the parent takes its CPU snapshots around the host's part
+        cpu = os.times()
         host = await drive(port, prepared, seconds, short)
+        done = os.times()
+        host["cpu_s"] = (done.user - cpu.user) + (done.system - cpu.system)
+        out.put("floor")
         floor = await drive(floor_port, prepared, seconds, short)
         return {"host": host, "floor": floor}
 
@@ -198,6 +204,11 @@ def echo_floor_server(port: int) -> None:
 
 
 # --- orchestration -----------------------------------------------------------------
+
+def expect_phase(got: object, phase: str) -> None:
+    if got != phase:
+        raise RuntimeError(f"load generator: expected the start of its {phase!r} part, got {got!r}")
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -243,7 +254,8 @@ def run(args: argparse.Namespace) -> dict:
         if args.short:
             serve_args.append("--short")
         if args.profile:  # sample the host process (all threads) with py-spy
-            serve_args = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--idle", "-r", "250", "-f", args.profile_format,
+            serve_args = [str(Path(sys.executable).with_name("py-spy")), "record", "--threads", "--gil", "--subprocesses", "-r", "250",
+                          "-f", args.profile_format,
                           "-o", args.profile, "--", *serve_args]
         host = subprocess.Popen(serve_args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ctx = mp.get_context("spawn")
@@ -258,7 +270,11 @@ def run(args: argparse.Namespace) -> dict:
                 port, floor_port, terminals, per_terminal, args.seconds, args.short, out))
             speed_before = machine_speed.measure()
             gen.start()
-            result = out.get(timeout=args.seconds * 3 + 600)
+            expect_phase(out.get(timeout=600), "host")
+            host_before = proc_cpu.snapshot(host.pid)
+            expect_phase(out.get(timeout=args.seconds * 3 + 60), "floor")
+            host_cpu = proc_cpu.since(host_before, host.pid)
+            result = out.get(timeout=args.seconds * 3 + 60)
             gen.join()
             speed_after = machine_speed.measure()
         finally:
@@ -278,6 +294,7 @@ def run(args: argparse.Namespace) -> dict:
         "answers_by_code": h["codes"], "errors": h["errors"], "cpus": os.cpu_count(),
         "database": "postgresql" if args.db and args.db.startswith("postgres") else "sqlite",
         "load_avg_1m": round(os.getloadavg()[0], 2), "machine_speed": [speed_before, speed_after],
+        **host_cpu, "generator_cpu_s": round(h["cpu_s"], 2),
     }
 
 

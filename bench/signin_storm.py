@@ -42,6 +42,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 import machine_speed  # bench/machine_speed.py (a script's own folder is on sys.path)
+import proc_cpu
 
 from posdoctor.crypto.ciphers import Algorithm, EcbCipher
 from posdoctor.crypto.hsm import SoftHSM
@@ -157,51 +158,6 @@ def active_working_key_rows(home: Path, db: str | None = None) -> int:
         store.close()
 
 
-def process_cpu_seconds(pid: int) -> tuple[float, float]:
-    """(user, system) CPU seconds of a process, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    tick = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / tick, int(fields[12]) / tick
-
-
-def children_cpu_seconds(pid: int) -> float:
-    """CPU seconds of the live child processes of `pid` (the host's commit process)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
-def main_thread_schedstat(pid: int) -> tuple[float, float]:
-    """(seconds on a CPU, seconds runnable but waiting for one) of the event-loop thread."""
-    try:
-        on_cpu, waiting, _ = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
-    except (OSError, ValueError):
-        return 0.0, 0.0
-    return int(on_cpu) / 1e9, int(waiting) / 1e9
-
-
-def thread_cpu_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds (user + system) of each thread of a process: "main" (the event loop)
-    and the others by OS thread id (the group-commit writer is the busy one)."""
-    tick, out = os.sysconf("SC_CLK_TCK"), {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            name = "main" if task.name == str(pid) else f"thread {task.name}"
-        except OSError:
-            continue
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
-
-
 def wait_listening(port: int, host: subprocess.Popen, timeout: float = 600.0) -> None:
     import socket
 
@@ -249,19 +205,7 @@ def run(args: argparse.Namespace) -> dict:
             speed_before = machine_speed.measure()
             result = drive(port, terminals, args, host.pid)
             speed_after = machine_speed.measure()
-            result["commit_process_cpu_s"] = round(children_cpu_seconds(host.pid) - result.pop("children_before"), 2)
-            on_cpu, waiting = main_thread_schedstat(host.pid)
-            on_cpu_before, waiting_before = result.pop("sched_before")
-            result["loop_on_cpu_s"], result["loop_runqueue_wait_s"] = (round(on_cpu - on_cpu_before, 2),
-                                                                        round(waiting - waiting_before, 2))
-            threads_after = thread_cpu_seconds(host.pid)
-            result["host_thread_cpu_s"] = {name: round(cpu - result["threads_before"].get(name, 0.0), 2)
-                                           for name, cpu in threads_after.items()}
-            del result["threads_before"]
-            user, system = process_cpu_seconds(host.pid)
-            user_before, system_before = result.pop("cpu_before")
-            result["host_user_s"], result["host_sys_s"] = round(user - user_before, 2), round(system - system_before, 2)
-            result["host_cpu_s"] = round(result["host_user_s"] + result["host_sys_s"], 2)
+            result.update(proc_cpu.since(result.pop("host_before"), host.pid))
         finally:
             host.send_signal(signal.SIGINT) if args.profile else host.terminate()
             _, host_err = host.communicate(timeout=120)
@@ -313,10 +257,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
         proc.start()
     for _ in procs:
         ready.get(timeout=600)
-    cpu_before = process_cpu_seconds(host_pid)
-    threads_before = thread_cpu_seconds(host_pid)
-    sched_before = main_thread_schedstat(host_pid)
-    children_before = children_cpu_seconds(host_pid)
+    host_before = proc_cpu.snapshot(host_pid)
     with shared_go.get_lock():
         shared_go.value = time.time() + 0.5
     results = [out.get(timeout=args.timeout) for _ in procs]
@@ -332,8 +273,7 @@ def drive(port: int, terminals: list[tuple[str, bytes]], args: argparse.Namespac
     firsts = [r["first"] for r in results if r["first"] is not None]
     seconds = max(r["last"] for r in results) - min(firsts) if firsts else 0.0
     return {"answers": answers, "latencies": latencies, "errors": dict(errors), "seconds": seconds,
-            "cpu_before": cpu_before, "threads_before": threads_before, "children_before": children_before,
-            "sched_before": sched_before,
+            "host_before": host_before,
             "generator_cpu_s": round(sum(r["cpu_s"] for r in results), 2)}
 
 

@@ -39,6 +39,34 @@ async def test_concurrent_submissions_share_commits_in_order():
     assert commit.thread_names == {"posdoctor-ledger"}
 
 
+async def test_only_a_write_set_that_finds_the_writer_idle_waits_the_interval(monkeypatch):
+    """What queues up during a commit is the next group, committed at once: the
+    interval is a wait for company when the writer was idle, not a pause per group."""
+    import posdoctor.host.ledger as ledger_module
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(ledger_module.time, "sleep", sleeps.append)
+    release, committing = threading.Event(), threading.Event()
+    batches: list[list[str]] = []
+
+    def commit(writes):
+        batches.append([w.kind for w in writes])
+        if len(batches) == 1:
+            committing.set()
+            release.wait(10)
+
+    ledger = Ledger(commit, interval=0.25)
+    ledger.start()
+    first = ledger.submit([event(0)])
+    await asyncio.get_running_loop().run_in_executor(None, committing.wait, 10)
+    later = [ledger.submit([event(n)]) for n in (1, 2, 3)]  # queued while group 1 commits
+    release.set()
+    await asyncio.gather(first, *later)
+    await ledger.stop()
+    assert batches == [["e0"], ["e1", "e2", "e3"]]
+    assert sleeps == [0.25]  # once, for the first write set only
+
+
 async def test_max_items_bounds_a_commit():
     commit = Recorder()
     ledger = Ledger(commit, interval=0.01, max_items=7)
