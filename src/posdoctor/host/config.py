@@ -59,7 +59,7 @@ class HostConfig(BaseModel):
     """How often the host polls the change feed (`Store.notify_host`); 0 = never."""
 
     # group commit
-    commit_interval_s: float = Field(default=0.002, ge=0)
+    commit_interval_s: float = Field(default=0.0, ge=0)
     commit_max_items: int = Field(default=2000, ge=1)
     commit_process: bool = True
     """`posdoctor serve` commits in a child process (`host.commitproc`), off the event

@@ -2,9 +2,10 @@
 
 Each message collects its database writes in a `WriteSet`: a list of the store's
 write records (journal rows, events, transactions, balance changes, keys...). `Ledger.submit()` queues it and returns a
-future; the writer thread wakes, waits `interval` seconds for more to arrive, takes
-everything queued (up to `max_items`), commits it all in one database transaction
-and resolves the futures on the event loop. The answer is sent only after its
+future; the writer thread takes everything queued (up to `max_items`), commits it
+all in one database transaction and resolves the futures on the event loop. What
+arrives during a commit is the next group, committed as soon as the last one is; only
+a write set that finds the writer idle waits `interval` seconds for others to join it. The answer is sent only after its
 future resolved: the journal is durable before the terminal hears anything, and the
 event loop never waits on the database.
 """
@@ -141,11 +142,14 @@ class Ledger:
     def _run(self) -> None:
         stopping = False
         while not stopping:
-            first = self._queue.get()
+            try:
+                first = self._queue.get_nowait()  # queued while the last group committed:
+            except queue.Empty:                   # the next group is already waiting
+                first = self._queue.get()
+                if self._interval and first is not _STOP:
+                    time.sleep(self._interval)    # idle until now: let others join it
             if first is _STOP:
                 break
-            if self._interval:
-                time.sleep(self._interval)
             batch, stopping = take_queued(self._queue, first, self._max_items, _STOP)
             self._commit_batch(batch)
 
