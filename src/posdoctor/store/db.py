@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
@@ -37,9 +38,16 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' serializer: orjson (the host's commit process writes two journal rows
+    per message; the standard library's encoder took a fifth of that process's time)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str | URL, **engine_args: Any) -> Engine:
     """An engine for ``url`` with posdoctor's connection settings applied."""
     parsed = normalise_url(url)
+    engine_args.setdefault("json_serializer", json_text)
     if parsed.get_backend_name() == "sqlite":
         return _make_sqlite_engine(parsed, **engine_args)
     engine_args.setdefault("pool_pre_ping", True)
