@@ -149,3 +149,29 @@ async def test_a_delay_only_rule_approves(setup):
     issuer, registry, card, _, _ = setup
     registry.rules = [rule(delay_s=0.001)]
     assert (await issuer.apply_rules("T1", card, 100)).approved
+
+
+LOCAL_DAY_CHILD = """
+from datetime import UTC, datetime, timedelta
+from posdoctor.host.issuer import local_day
+
+start = datetime(2026, 3, 1, tzinfo=UTC)  # spans spring-forward and fall-back where there is DST
+wrong = [t for t in (start + timedelta(minutes=17 * i) for i in range(30_000))
+         if local_day(t) != t.astimezone().strftime("%Y%m%d")]
+backwards = [t for t in (start + timedelta(days=300) - timedelta(minutes=23 * i) for i in range(20_000))
+             if local_day(t) != t.astimezone().strftime("%Y%m%d")]
+print(len(wrong), len(backwards))
+"""
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Lord_Howe", "UTC"])
+def test_local_day_matches_the_os_time_zone_across_midnights_and_dst(zone: str) -> None:
+    """`local_day` remembers the bounds of the last day it worked out; every minute
+    sampled over most of a year (forwards, then backwards) must still match the OS."""
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", LOCAL_DAY_CHILD], capture_output=True, text=True, check=True,
+                         timeout=120, env={**os.environ, "TZ": zone})
+    assert out.stdout.split() == ["0", "0"]

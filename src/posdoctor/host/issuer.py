@@ -8,8 +8,9 @@ the ledger before the answer leaves).
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,26 @@ APPROVED = Decision(Result.OK, "approved")
 
 def local_day(at: datetime) -> str:
     """YYYYMMDD of the host's local day (daily limits reset at local midnight)."""
-    return at.astimezone().strftime("%Y%m%d")
+    start, end, day = _last_local_day
+    if at.tzinfo is not None and start <= at < end:
+        return day
+    return _remember_local_day(at)
+
+
+def _remember_local_day(at: datetime) -> str:
+    """`at`'s local day, remembered with its bounds: `astimezone()` consults the OS time
+    zone (~6 µs), and every sale asks twice."""
+    global _last_local_day
+    local = at.astimezone()
+    day = local.strftime("%Y%m%d")
+    if at.tzinfo is not None:
+        midnight = time.mktime((local.year, local.month, local.day, 0, 0, 0, 0, 0, -1))
+        next_midnight = time.mktime((local.year, local.month, local.day + 1, 0, 0, 0, 0, 0, -1))
+        _last_local_day = (datetime.fromtimestamp(midnight, UTC), datetime.fromtimestamp(next_midnight, UTC), day)
+    return day
+
+
+_last_local_day = (datetime.max.replace(tzinfo=UTC), datetime.min.replace(tzinfo=UTC), "")
 
 
 def card_expired(expiry: str, now: datetime) -> bool:

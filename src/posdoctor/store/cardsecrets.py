@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 
@@ -40,7 +39,7 @@ class CardSecrets:
 
     def pan_hash(self, pan: str) -> str:
         """64 lowercase hex characters identifying ``pan``."""
-        return hmac.new(self._pan_key, pan.encode("ascii"), hashlib.sha256).hexdigest()
+        return hmac.digest(self._pan_key, pan.encode("ascii"), "sha256").hex()
 
     def seal_pin(self, pin: str, pan_hash: str) -> bytes:
         """nonce(12) + AES-GCM ciphertext of the PIN, authenticated with the PAN hash."""
