@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from posdoctor.host.ledger import WriteSet
 from posdoctor.host.results import Result
@@ -45,8 +45,10 @@ class Session:
         await self.writer.drain()
 
 
-@dataclass(slots=True)
-class StepVerdict:
+class StepVerdict(NamedTuple):
+    """One step's verdict on one message (immutable: a step's plain pass is one shared
+    object, `Step.passed`, and so is its journal form)."""
+
     step: str
     verdict: str
     """"ok", "refused" or "error"."""

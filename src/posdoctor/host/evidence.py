@@ -12,7 +12,7 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from posdoctor.host.context import Context
+from posdoctor.host.context import Context, StepVerdict
 from posdoctor.iso8583.codec import Layout
 from posdoctor.iso8583.framing import HEADER_LEN, TPDU_LEN, Frame, Header
 from posdoctor.iso8583.mask import HIDDEN_FIELDS, mask_body_hex, mask_fields
@@ -65,7 +65,7 @@ def journal_records(ctx: Context, rc: str | None, header: bool) -> list[JournalR
         raw_in = masked_raw_hex(ctx.frame, request, ctx.redact, ctx.request_layout)
     rows = [JournalRecord(
         direction="in", mti=(request or {}).get("t"),
-        steps=[verdict.as_dict() for verdict in ctx.verdicts],
+        steps=[_journal_step(verdict) for verdict in ctx.verdicts],
         fields=masked_fields(request, ctx.redact) if request else {"length": len(ctx.payload)},
         raw_hex=raw_in, **common,
     )]
@@ -77,6 +77,19 @@ def journal_records(ctx: Context, rc: str | None, header: bool) -> list[JournalR
             raw_hex=masked_raw_hex(ctx.answer_frame, ctx.answer, {}, ctx.answer_layout), **common,
         ))
     return rows
+
+
+_PASSED_ROWS: dict[StepVerdict, dict[str, str]] = {}
+
+
+def _journal_step(verdict: StepVerdict) -> dict[str, str]:
+    """A verdict's journal form; a plain pass is one shared dict per step (never mutated)."""
+    row = _PASSED_ROWS.get(verdict)
+    if row is None:
+        row = verdict.as_dict()
+        if verdict.verdict == "ok" and not verdict.reason:
+            _PASSED_ROWS[verdict] = row
+    return row
 
 
 def event_records(ctx: Context) -> list[EventRecord]:

@@ -71,10 +71,13 @@ class Step:
     """Base class: subclasses set nothing but `run`; the name is the class name."""
 
     name: ClassVar[str] = ""
+    passed: ClassVar[StepVerdict]
+    """This step's verdict when it answers a plain `ok()` (shared: most verdicts are it)."""
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.name = cls.__name__
+        cls.passed = StepVerdict(cls.name, "ok")
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
         raise NotImplementedError
@@ -93,8 +96,11 @@ async def run_step(step: Step, ctx: Context, env: HostEnv) -> Outcome:
         ctx.add_event("step_error", "96", step=step.name, error=type(exc).__name__)
         ctx.verdicts.append(StepVerdict(step.name, "error", outcome.reason))
     else:
-        verdict = "ok" if outcome.result is Result.OK else "refused"
-        ctx.verdicts.append(StepVerdict(step.name, verdict, outcome.reason))
+        if outcome is _PLAIN_OK:
+            ctx.verdicts.append(step.passed)
+        else:
+            verdict = "ok" if outcome.result is Result.OK else "refused"
+            ctx.verdicts.append(StepVerdict(step.name, verdict, outcome.reason))
     if outcome.result is not Result.OK and ctx.result is Result.OK:
         ctx.result = outcome.result
         ctx.reason = outcome.reason
