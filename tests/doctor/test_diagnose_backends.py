@@ -39,3 +39,18 @@ async def test_fleet_view_and_fix_on_each_backend(both_site: DoctorSite) -> None
     assert diagnose_terminal(site.store, tid_of(1)).findings == []
     done = run_fix(FixEnv(site.store, site.hsm), tid_of(4), "keys.mak_desync", apply=True)
     assert done.ok, done.check
+
+
+def test_event_kinds_are_found_by_index_seeks_on_each_backend(store: Store) -> None:
+    """The fleet context's list of event kinds (walked one index seek per kind)."""
+    from posdoctor.doctor.fleet import _event_kinds
+    from posdoctor.store.records import EventRecord
+
+    with store.engine.connect() as conn:
+        assert _event_kinds(conn) == []
+    store.apply_host_batch([EventRecord(source="host", kind=kind)
+                            for kind in ("self_check", "heartbeat", "mac_error", "self_check", "Z_upper", "a")])
+    with store.engine.connect() as conn:
+        kinds = _event_kinds(conn)  # in the database's collation order
+    assert sorted(kinds) == sorted({"self_check", "heartbeat", "mac_error", "Z_upper", "a"})
+    assert len(kinds) == len(set(kinds))
