@@ -77,6 +77,8 @@ class TerminalEvidence:
     aliases: set[str] = field(default_factory=set)
     known_mids: dict[str, str] = field(default_factory=dict)
     index: dict[Any, list[EventRow]] | None = None
+    indexed: int = -1
+    """How many events `index` was built from (the events list only grows)."""
     journal: list[JournalRow] = field(default_factory=list)
     events: list[EventRow] = field(default_factory=list)
     keys: list[dict[str, Any]] = field(default_factory=list)
@@ -101,14 +103,13 @@ class TerminalEvidence:
     # --- events ----------------------------------------------------------------------
     def _index(self) -> dict[Any, list[EventRow]]:
         """Events by (source, kind) and terminal events by code, built once per load."""
-        if self.index is None or self.index.get("_n") != len(self.events):  # type: ignore[comparison-overlap]
-            index: dict[Any, Any] = defaultdict(list)
+        if self.index is None or self.indexed != len(self.events):
+            index: dict[Any, list[EventRow]] = defaultdict(list)
             for e in self.events:
                 index[(e.source, e.kind)].append(e)
                 if e.kind == "terminal_event":
                     index[("code", e.code)].append(e)
-            index["_n"] = len(self.events)
-            self.index = index
+            self.index, self.indexed = index, len(self.events)
         return self.index
 
     def of(self, source: str | None = None, kind: str | None = None) -> list[EventRow]:
