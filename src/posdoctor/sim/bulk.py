@@ -29,12 +29,16 @@ def account_number(merchant_index: int) -> str:
     return f"6217{merchant_index + 1:012d}"
 
 
+def merchant_name(merchant_index: int) -> str:
+    return f"模拟商户 Sim Merchant {merchant_index + 1:05d}"
+
+
 def _merchant_rows(world: Any, mids: list[str], now: Any) -> list[Any]:
     rows: list[Any] = []
     secrets = world.store.secrets
     for mid in mids:
         index = int(mid) - FIRST_MID
-        rows.append(Merchant(mid=mid, name=f"模拟商户 Sim Merchant {index + 1:05d}",
+        rows.append(Merchant(mid=mid, name=merchant_name(index),
                              status=world.merchant_status.get(mid, "active"), created_at=now))
         number = account_number(index)
         rows.append(SettlementAccount(mid=mid, number_masked=mask_account(number), bank=BANK,

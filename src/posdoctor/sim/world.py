@@ -28,7 +28,7 @@ from posdoctor.store.config import load_lmk
 from posdoctor.store.db import downgrade, make_engine
 from posdoctor.store.validate import luhn_complete
 from posdoctor.sim.clock import SimClock, default_day
-from posdoctor.sim.bulk import BANK, BULK_FROM, account_number, register_in_bulk
+from posdoctor.sim.bulk import BANK, BULK_FROM, account_number, merchant_name, register_in_bulk
 from posdoctor.sim.config import FIRST_MID, SimConfig, mid_of, tid_of
 from posdoctor.sim.fleet import SimTerminal, new_terminal, serial_of, model_of
 from posdoctor.sim.reports import ReportSink, SimTmsClient
@@ -155,8 +155,7 @@ class World:
         self._sheets = {}
         for mid in sorted({t.mid for t in self.terminals}):
             index = int(mid) - FIRST_MID
-            self.store.add_merchant(mid, f"模拟商户 Sim Merchant {index + 1:05d}",
-                                    status=self.merchant_status.get(mid, "active"))
+            self.store.add_merchant(mid, merchant_name(index), status=self.merchant_status.get(mid, "active"))
             self.store.set_settlement_account(mid, account_number(index), BANK, now=self.clock.utc())
 
     def set_app_policy(self) -> None:
