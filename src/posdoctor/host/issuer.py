@@ -50,7 +50,7 @@ def local_day(at: datetime) -> str:
 
 def _remember_local_day(at: datetime) -> str:
     """`at`'s local day, remembered with its bounds: `astimezone()` consults the OS time
-    zone (~6 µs), and every sale asks twice."""
+    zone (a few µs, partly in system calls), and every sale asks twice."""
     global _last_local_day
     local = at.astimezone()
     day = local.strftime("%Y%m%d")

@@ -1,11 +1,12 @@
 """Group commit: one writer thread commits every pending write set in one transaction.
 
 Each message collects its database writes in a `WriteSet`: a list of the store's
-write records (journal rows, events, transactions, balance changes, keys...). `Ledger.submit()` queues it and returns a
-future; the writer thread takes everything queued (up to `max_items`), commits it
-all in one database transaction and resolves the futures on the event loop. What
-arrives during a commit is the next group, committed as soon as the last one is; only
-a write set that finds the writer idle waits `interval` seconds for others to join it. The answer is sent only after its
+write records (journal rows, events, transactions, balance changes, keys...).
+`Ledger.submit()` queues it and returns a future; the writer thread takes everything
+queued (up to `max_items`), commits it all in one database transaction and resolves
+the futures on the event loop. What arrives during a commit is the next group,
+committed as soon as the last one is; only a write set that finds the writer idle
+waits `interval` seconds for others to join it. The answer is sent only after its
 future resolved: the journal is durable before the terminal hears anything, and the
 event loop never waits on the database.
 """
@@ -143,11 +144,11 @@ class Ledger:
         stopping = False
         while not stopping:
             try:
-                first = self._queue.get_nowait()  # queued while the last group committed:
-            except queue.Empty:                   # the next group is already waiting
+                first = self._queue.get_nowait()  # it queued during the last commit: go on at once
+            except queue.Empty:
                 first = self._queue.get()
                 if self._interval and first is not _STOP:
-                    time.sleep(self._interval)    # idle until now: let others join it
+                    time.sleep(self._interval)  # the writer was idle: let others join this one
             if first is _STOP:
                 break
             batch, stopping = take_queued(self._queue, first, self._max_items, _STOP)
