@@ -104,7 +104,7 @@ _STOP = object()
 class Ledger:
     """The single writer. `start()` once, `submit()` from the event loop, `stop()` to drain."""
 
-    def __init__(self, commit: Committer, *, interval: float = 0.002, max_items: int = 2000) -> None:
+    def __init__(self, commit: Committer, *, interval: float = 0.0, max_items: int = 2000) -> None:
         self._commit = commit
         self._interval = interval
         self._max_items = max_items
