@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
+
 from posdoctor.store import Store
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 __all__ = ["ReportSink", "SimTmsClient"]
 
 FLUSH_EVERY = 500
+RETRIES = 5
+"""Attempts at a batch the database turned away for a while (locked, connection lost)."""
+RETRY_PAUSE_S = 0.5
 
 
 class ReportSink:
@@ -41,6 +46,7 @@ class ReportSink:
         self.written = 0
         self.reports = 0
         self.errors = 0
+        self.retries = 0
         self._flushing: asyncio.Task[None] | None = None
 
     def add(self, tid: str, kind: str, payload: dict[str, Any]) -> None:
@@ -50,10 +56,24 @@ class ReportSink:
             self._flushing = asyncio.get_running_loop().create_task(self._flush_in_thread())
 
     async def _flush_in_thread(self) -> None:
+        failed = 0
         while self.buffer:
             batch, self.buffer = self.buffer, []
             try:
                 self.written += await asyncio.to_thread(self._record, self.store, batch)
+                failed = 0
+            except OperationalError:  # the database, not the reports: try the batch again
+                failed += 1
+                if failed >= RETRIES:
+                    log.exception("writing %d terminal reports failed %d times; dropped", len(batch), failed)
+                    self.errors += len(batch)
+                    failed = 0
+                    continue
+                log.warning("writing %d terminal reports failed (attempt %d of %d); retrying",
+                            len(batch), failed, RETRIES, exc_info=True)
+                self.retries += 1
+                self.buffer = batch + self.buffer
+                await asyncio.sleep(RETRY_PAUSE_S * 2 ** (failed - 1))
             except Exception:  # a report the TMS refuses: count it, keep the day going
                 log.exception("writing %d terminal reports failed", len(batch))
                 self.errors += len(batch)

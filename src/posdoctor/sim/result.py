@@ -67,6 +67,6 @@ def build_result(world: Any, injections: list[Injection], *, setup_s: float, day
         seed=world.config.seed, terminals=len(world.terminals), day=world.clock.midnight.date().isoformat(),
         db_url=world.db_url, injections=injections, outcomes=outcomes, failures=failures, counts=world.tally(),
         host=host, reports={"reports": world.sink.reports, "events_written": world.sink.written,
-                            "rejected": world.sink.errors},
+                            "rejected": world.sink.errors, "retried": world.sink.retries},
         setup_s=setup_s, day_s=day_s, truth=dict(sorted(truth.items())),
         window=(world.clock.at(0).astimezone(UTC).isoformat(), world.clock.at(24 * 3600).astimezone(UTC).isoformat()))

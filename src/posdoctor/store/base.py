@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from posdoctor.store.cardsecrets import CardSecrets
 from posdoctor.store.db import WRITE_OPTION
 from posdoctor.store.errors import AlreadyExists, InvalidValue
+from posdoctor.store.gate import gate_for
 from posdoctor.store.models import Base, TerminalKey, utcnow
 from posdoctor.store.records import KEY_KINDS, WrappedKeyLike
 
@@ -28,6 +30,7 @@ class StoreBase:
         self._write_sessions = sessionmaker(
             engine, expire_on_commit=False, execution_options={WRITE_OPTION: True}
         )
+        self._write_gate = write_gate(engine)
 
     def close(self) -> None:
         """Release the engine's pooled connections."""
@@ -40,14 +43,24 @@ class StoreBase:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        """One transaction; committed on success, rolled back on any error."""
-        with self._write_sessions.begin() as session:
+        """One transaction; committed on success, rolled back on any error. On a SQLite
+        file the writers of this process take turns in arrival order (`store.gate`)."""
+        with self._write_gate, self._write_sessions.begin() as session:
             yield session
 
     def create_schema(self) -> None:
         """Create missing tables straight from the models (tests, throw-away databases).
         Real databases use ``db.upgrade`` (Alembic) instead."""
         Base.metadata.create_all(self.engine)
+
+
+def write_gate(engine: Engine) -> AbstractContextManager[object]:
+    """The process's `WriteGate` of a SQLite file; nothing to queue on otherwise
+    (PostgreSQL lets writers in together; an in-memory database has one connection)."""
+    database = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or database in ("", ":memory:") or database.startswith("file:"):
+        return nullcontext()
+    return gate_for(os.path.realpath(database))
 
 
 def insert_new(session: Session, row: Any, entity: str, key: str) -> None:
