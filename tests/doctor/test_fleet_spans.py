@@ -74,3 +74,78 @@ def test_two_busy_stretches_with_no_approval_between_are_one_outage() -> None:
     find_spans(ctx, events, [], lambda first, last: (_at("10:00"), _at("12:00")))
     [span] = ctx.outages
     assert ctx.outage_at(_at("10:55")) is span and len(span.tids) == 9
+
+
+# --- an outage only two terminals met (no busy bucket at all) -------------------------------
+FLEET_ENDPOINT = ("127.0.0.1", 7000)
+
+
+def _connect_failed(tid: str, hhmm: str, error: str = "ConnectionRefusedError", port: int = 7000) -> EventRow:
+    return EventRow(_at(hhmm), "terminal", "terminal_event", tid, "comm.connect_failed",
+                    {"host": "127.0.0.1", "port": port, "error": error})
+
+
+def _two_victims(*extra: EventRow) -> tuple[FleetContext, list[EventRow]]:
+    """Ten terminals; two customers, nine minutes apart, find the host refusing."""
+    ctx = FleetContext(_at("00:00"), _at("23:59"))
+    ctx.active = {f"1000000{n}" for n in range(10)}
+    ctx.assigned_comm = FLEET_ENDPOINT
+    return ctx, [_connect_failed("10000001", "12:19"), _connect_failed("10000002", "12:28"), *extra]
+
+
+def _approved_at(*hhmms: str):  # type: ignore[no-untyped-def]
+    """approvals_around over a journal whose approved payments are at `hhmms`, and the calls."""
+    times, asked = sorted(_at(h) for h in hhmms), []
+
+    def approvals_around(first: datetime, last: datetime) -> tuple[datetime | None, datetime | None]:
+        asked.append((first, last))
+        return (max((t for t in times if t < first), default=None), min((t for t in times if t > last), default=None))
+
+    return approvals_around, asked
+
+
+def test_two_terminals_refused_with_no_payment_approved_between_are_an_outage() -> None:
+    ctx, events = _two_victims()
+    approvals_around, asked = _approved_at("12:05", "12:40")
+    find_spans(ctx, events, [], approvals_around)
+    [span] = ctx.outages
+    assert span.tids == {"10000001", "10000002"}
+    assert ctx.outage_at(_at("12:19")) is span and ctx.outage_at(_at("12:28")) is span
+    assert ctx.outage_at(_at("12:05")) is None and ctx.outage_at(_at("12:40")) is None
+    assert asked[0] == (_at("12:19"), _at("12:19"))  # one lookup for the run, then the widening
+
+
+def test_a_payment_approved_between_two_refusals_means_the_host_was_serving() -> None:
+    ctx, events = _two_victims()
+    approvals_around, asked = _approved_at("12:05", "12:22", "12:40")
+    find_spans(ctx, events, [], approvals_around)
+    assert ctx.outages == [] and asked == [(_at("12:19"), _at("12:19")), (_at("12:28"), _at("12:28"))]
+
+
+def test_one_terminal_refused_again_and_again_is_not_an_outage() -> None:
+    ctx = FleetContext(_at("00:00"), _at("23:59"))
+    ctx.active = {f"1000000{n}" for n in range(10)}
+    ctx.assigned_comm = FLEET_ENDPOINT
+    events = [_connect_failed("10000001", hhmm) for hhmm in ("12:19", "12:24", "12:28")]
+    find_spans(ctx, events, [], _approved_at("12:05")[0])
+    assert ctx.outages == []
+
+
+def test_only_refusals_at_the_fleets_known_endpoint_count() -> None:
+    timeouts = _two_victims()[1][:1] + [_connect_failed("10000002", "12:28", error="TimeoutError")]
+    elsewhere = _two_victims()[1][:1] + [_connect_failed("10000002", "12:28", port=7001)]
+    for events in (timeouts, elsewhere):
+        ctx = _two_victims()[0]
+        find_spans(ctx, events, [], _approved_at("12:05")[0])
+        assert ctx.outages == [], events
+    ctx, events = _two_victims()
+    ctx.assigned_comm = None  # no heartbeat says where the fleet connects
+    find_spans(ctx, events, [], _approved_at("12:05")[0])
+    assert ctx.outages == []
+
+
+def test_refusals_while_the_host_turned_connections_away_are_its_capacity_not_an_outage() -> None:
+    turned_away = [EventRow(_at("12:2" + str(n)), "host", "connection_refused", None, None, {}) for n in range(3)]
+    ctx, events = _two_victims(*turned_away)
+    find_spans(ctx, events, [], _approved_at("12:05")[0])
+    assert ctx.outages == [] and ctx.host_busy

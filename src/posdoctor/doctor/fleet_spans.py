@@ -34,11 +34,13 @@ def find_spans(ctx: FleetContext, events: list[EventRow], checks: list[Any],
     """Fill the context's outage, overload, power and version findings. With
     `approvals_around`, each outage is widened to the approved payments around it."""
     marks = _unreachable_marks(ctx, events)
+    ctx.host_busy = _host_turned_away(events)
     ctx.outages = _spans(ctx, marks, "host unreachable") or _fleet_wide(ctx, events)
-    if approvals_around is not None and ctx.outages:
+    if approvals_around is not None:
+        ctx.outages = _merged(ctx.outages + _unbroken_runs(_refusal_marks(ctx, events), ctx.host_busy,
+                                                           approvals_around))
         ctx.outages = _merged([_widened(span, marks, approvals_around) for span in ctx.outages])
     ctx.overloads = _spans(ctx, _slow_marks(events), "slow answers / receive timeouts", share=0.2)
-    ctx.host_busy = _host_turned_away(events)
     ctx.overloads += ctx.host_busy
     _find_site_power(ctx, events)
     _find_mass_reboots(ctx, checks, events)
@@ -60,6 +62,53 @@ def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tu
     marks += [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
     marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
     return marks
+
+
+REFUSED = "ConnectionRefusedError"
+UNBROKEN_RUN_TIDS = 2
+
+
+def _refusal_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
+    """What a host that is not serving gives a terminal: its connection refused at the
+    fleet's own endpoint (a wrong endpoint or a cut link says nothing about the host;
+    so only when the fleet's endpoint is known), or a 96 answer."""
+    marks = [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
+    marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
+    if ctx.assigned_comm is not None:
+        marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event"
+                  and e.code == "comm.connect_failed" and e.detail.get("error") == REFUSED
+                  and e.detail.get("host") and _to_assigned(ctx, e)]
+    return marks
+
+
+def _unbroken_runs(marks: list[tuple[str, datetime]], busy: list[Span],
+                   approvals_around: ApprovalsAround) -> list[Span]:
+    """Refusals and 96 answers met by at least two terminals with no payment approved
+    anywhere in the fleet between them: the host served no one. A small fleet's few
+    customers meet an outage one by one, too few in any bucket to make it busy. Marks
+    inside a stretch where the host itself turned connections away (at capacity, it was
+    serving others) do not count. One lookup per run, however many marks it holds."""
+    spans: list[Span] = []
+    run: list[tuple[str, datetime]] = []
+    next_approval: datetime | None = None
+
+    def close() -> None:
+        tids = frozenset(tid for tid, _at in run)
+        if len(tids) >= UNBROKEN_RUN_TIDS:
+            spans.append(Span(run[0][1], run[-1][1] + JUST_AFTER, tids,
+                              "host refusing or answering 96, no payment approved in between"))
+
+    for tid, at in sorted((m for m in marks if not any(span.covers(m[1]) for span in busy)), key=lambda m: m[1]):
+        if run and (next_approval is None or at < next_approval):
+            run.append((tid, at))
+            continue
+        if run:
+            close()
+        run = [(tid, at)]
+        _before, next_approval = approvals_around(at, at)
+    if run:
+        close()
+    return spans
 
 
 def _widened(span: Span, marks: list[tuple[str, datetime]], approvals_around: ApprovalsAround) -> Span:
