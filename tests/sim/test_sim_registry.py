@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
 import pytest
 
 from posdoctor.doctor.catalog import CAUSES
 from posdoctor.sim.config import FaultSpec, SimConfig, parse_fault_spec
 from posdoctor.sim.faults import FAULTS
+from posdoctor.sim.faults_device import reuse_stan
 from posdoctor.sim.run import UnknownFault, check_faults
+from posdoctor.terminal.app import new_state
+from posdoctor.terminal.state import TxnRecord
 
 
 def _cause_ids() -> set[str]:
@@ -53,3 +59,21 @@ def test_unknown_cause_and_tid_outside_the_fleet_are_refused_before_building() -
     with pytest.raises(UnknownFault):
         check_faults(SimConfig(terminals=5, faults=[FaultSpec("net.offline", "10000006")]))
     check_faults(SimConfig(terminals=5, faults=[FaultSpec("net.offline", "10000005")]))
+
+
+def _txn(stan: str) -> TxnRecord:
+    return TxnRecord(kind="sale", stan=stan, batch=1, amount=100, pan_masked="622202******0001",
+                     pan_sealed="00", at=datetime(2026, 11, 30, 3, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("logged", "stan", "next_stan"), [
+    (["000004", "000007"], 12, "000007"),  # STANs 8-12 went to messages not checked for duplicates
+    (["000001"], 3, "000001"),
+    ([], 12, "000012"),  # nothing in the batch: the last STAN sent comes again
+])
+def test_a_reused_stan_is_the_last_transactions(logged: list[str], stan: int, next_stan: str) -> None:
+    state = new_state("10000001", "SN0001")
+    state.txn_log = [_txn(s) for s in logged]
+    state.stan = stan
+    reuse_stan(SimpleNamespace(term=SimpleNamespace(state=state)))  # type: ignore[arg-type]
+    assert state.next_stan() == next_stan

@@ -7,6 +7,7 @@ from posdoctor.sim.fleet import MPOS_MODEL, own_operators
 from posdoctor.sim.plan import H
 from posdoctor.sim.planedit import add_sales_after, drop_after, insert_action
 from posdoctor.terminal import Peripheral
+from posdoctor.terminal.state import STAN_MAX
 
 CONFLICTING_APP = "com.vendor.cashback"
 """An approved third-party app that fights the payment app for the card reader."""
@@ -149,8 +150,11 @@ def sales_around(hit: Hit) -> None:
 
 
 def reuse_stan(hit: Hit) -> None:
+    """An old state restored: the STAN of the batch's last transaction comes again (the
+    STANs after it may have gone to messages the host does not check for duplicates)."""
     state = hit.term.state
-    state.stan = max(0, state.stan - 1)  # an old state restored: the last STAN comes again
+    last = state.txn_log[-1].stan if state.txn_log else f"{state.stan:06d}"
+    state.stan = int(last) - 1 if int(last) > 1 else STAN_MAX  # the next STAN is `last`
 
 
 register_faults(
