@@ -1,5 +1,7 @@
 """Balance, sale, void, refund, reversal over loopback, and every decline code."""
 
+import asyncio
+
 import pytest
 from hostsite import BALANCE, HOST_CONFIG, PAN, PIN, TID, Clock
 
@@ -220,3 +222,32 @@ async def test_pin_block_format_other_than_iso_0(signed_in):
 async def test_zero_amount_is_invalid(site, signed_in):
     assert (await signed_in.sale(PAN, 0, PIN)).rc == "13"
     assert site.balance() == BALANCE
+
+
+async def test_overlapping_reloads_hold_messages_until_the_last_one_is_done(site, signed_in):
+    """Two reloads at once (two policy changes): the first must not let payments through
+    while the second still reads, or the second's snapshot drops what they approved."""
+    registry, load = site.host.registry, site.host.registry.load
+    release, calls = asyncio.Event(), []
+
+    async def slow_second_load() -> None:
+        calls.append(len(calls))
+        if len(calls) == 2:
+            await release.wait()
+        await load()
+
+    registry.load = slow_second_load
+    try:
+        first = asyncio.create_task(site.host.invalidate())
+        second = asyncio.create_task(site.host.invalidate())
+        await first
+        sale = asyncio.create_task(signed_in.sale(PAN, 700, PIN))
+        await asyncio.sleep(0.2)
+        assert calls == [0, 1] and not sale.done()  # held while the second reload reads
+        release.set()
+        await second
+        assert (await sale).rc == "00"
+    finally:
+        registry.load = load
+    [txn] = site.host.registry.txns.batch(TID, 1)
+    assert (txn.kind, txn.amount, txn.status) == ("sale", 700, "approved")

@@ -81,6 +81,9 @@ class HostServer:
         """Open while messages may enter the pipeline; closed during a reload."""
         self._in_flight = 0
         self._resync_task: asyncio.Task[None] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._reloads = 0
+        """Reloads asked for and not finished: the gate opens only when none is left."""
         self._stopping = False
 
     @property
@@ -140,14 +143,27 @@ class HostServer:
         await self._reload_quiesced()
 
     async def _reload_quiesced(self) -> None:
+        """Reload with no message in flight and every write committed. Reloads take turns,
+        and the gate stays closed until the last one is done: when two overlapped, the
+        first reopened the gate while the second was still reading, and the second's
+        snapshot then replaced transactions approved in between (their commits still in
+        flight), so a later settlement missed them."""
+        self._reloads += 1
         self._gate.clear()
         try:
-            while self._in_flight:
-                await asyncio.sleep(QUIESCE_POLL_S)
-            await self.ledger.submit([])  # FIFO: every earlier write set is settled now
-            await self.registry.load()
+            async with self._reload_lock:
+                while self._in_flight:
+                    await asyncio.sleep(QUIESCE_POLL_S)
+                await self.ledger.submit([])  # FIFO: every earlier write set is settled now
+                await self.registry.load()
         finally:
-            self._gate.set()
+            self._reloads -= 1
+            if not self._reloads and not self._resync_pending():
+                self._gate.set()
+
+    def _resync_pending(self) -> bool:
+        task = self._resync_task
+        return task is not None and not task.done() and task is not asyncio.current_task()
 
     def _resync_after_failed_commit(self) -> None:
         """Memory ran ahead of a commit that failed: hold new messages and reload from the
