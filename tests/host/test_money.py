@@ -1,6 +1,7 @@
 """Balance, sale, void, refund, reversal over loopback, and every decline code."""
 
 import asyncio
+import itertools
 
 import pytest
 from hostsite import BALANCE, HOST_CONFIG, PAN, PIN, TID, Clock
@@ -73,6 +74,22 @@ async def test_duplicate(site, signed_in):
     assert (await signed_in.exchange(msg, mac=True)).rc == "00"
     assert (await signed_in.exchange(msg, mac=True)).rc == "94"
     assert site.balance() == BALANCE - 300
+
+
+async def test_a_void_repeating_the_sales_stan_is_a_duplicate(site, signed_in):
+    """Sale and void are both 0200 requests: one message number cannot serve both."""
+    sale = signed_in.financial("0200", "000000", "22", 300, PAN, PIN)
+    answer = await signed_in.exchange(sale, mac=True)
+    assert answer.rc == "00"
+    signed_in.stans = itertools.count(int(sale["11"]))  # a restored old state: the sale's STAN again
+    void = signed_in.financial("0200", "200000", "23", 300, PAN, None)
+    assert void["11"] == sale["11"]
+    void["37"], void["61"] = answer["37"], sale["60"][2:8] + sale["11"]
+    assert (await signed_in.exchange(void, mac=True)).rc == "94"
+    assert site.balance() == BALANCE - 300  # the sale stands
+    signed_in.stans = itertools.count(int(sale["11"]) + 5)
+    assert (await signed_in.void(sale, answer)).rc == "00"  # with a STAN of its own it goes through
+    assert site.balance() == BALANCE
 
 
 async def test_mac_missing_or_wrong(site, signed_in):

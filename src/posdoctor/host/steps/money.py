@@ -70,8 +70,15 @@ class ReadCard(Step):
         return ok(f"card {mask_pan(pan)}")
 
 
+SAME_STAN_SPACE = {"balance": ("balance", "sale", "void"), "sale": ("sale", "void", "balance"),
+                   "void": ("void", "sale", "balance"), "refund": ("refund",)}
+"""Kinds whose STANs a new request must not repeat: balance, sale and void are all 0200
+requests, so a void carrying a sale's STAN is the same message number sent again."""
+
+
 class CheckDuplicate(Step):
-    """Same TID + batch + STAN + kind seen before -> 94; else the transaction is reserved."""
+    """Same TID + batch + STAN as an earlier request of the same message type (0200:
+    balance, sale, void; 0220: refund) -> 94; else the transaction is reserved."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -86,13 +93,14 @@ class CheckDuplicate(Step):
             return refuse(Result.FORMAT_ERROR, f"field 60 or 4 unreadable: {exc}")
         stan = ctx.get("11") or ""
         book = env.registry.txns
-        earlier = book.find(TxnKey(terminal.tid, batch, stan, self.kind))
-        if earlier is not None:
-            return refuse(
-                Result.DUPLICATE,
-                f"{self.kind} STAN {stan} of batch {batch:06d} already received at "
-                f"{earlier.at:%H:%M:%S} ({earlier.status})",
-            )
+        for kind in SAME_STAN_SPACE.get(self.kind, (self.kind,)):
+            earlier = book.find(TxnKey(terminal.tid, batch, stan, kind))
+            if earlier is not None:
+                return refuse(
+                    Result.DUPLICATE,
+                    f"{self.kind} STAN {stan} of batch {batch:06d}: a {kind} with it was already received at "
+                    f"{earlier.at:%H:%M:%S} ({earlier.status})",
+                )
         if not book.batch(terminal.tid, batch):
             ctx.writes.append(BatchOpened(terminal.tid, batch, ctx.now))
         ctx.amount = amount
