@@ -44,12 +44,12 @@ DAY_START_S = 5.5 * 3600
 HOST_TPDU_DESTINATION = "0003"
 ISSUER_TIMEOUT_S = 1.0
 RECEIVE_TIMEOUT = "10"
+"""Parameter tag 12 the host hands out (seconds, real): short, the sockets are real."""
 HOST_KEY_CACHE = 4096
 """Unwrapped keys the simulated host keeps ready (`posdoctor serve` keeps 65,536). A
 terminal's keys are used in bursts (the MAC, the PIN and the answer's MAC of one
 transaction), so a few thousand cover the keys in use; each kept key costs ~1.5 KB of
 cipher contexts, 6 KB per terminal if every terminal's four keys stayed."""
-"""Parameter tag 12 the host hands out (seconds, real): short, the sockets are real."""
 
 
 @dataclass(frozen=True, slots=True)
