@@ -59,9 +59,13 @@ def _unreachable_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tu
     says nothing about the host), 96 answers the host wrote, 96 the terminals saw."""
     marks = [(e.tid, e.at) for e in events
              if e.tid and e.kind == "terminal_event" and e.code in UNREACHABLE_CODES and _to_assigned(ctx, e)]
-    marks += [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
-    marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
-    return marks
+    return marks + _answered_96(ctx, events)
+
+
+def _answered_96(ctx: FleetContext, events: Iterable[EventRow]) -> list[tuple[str, datetime]]:
+    """96 answers: those the host wrote in its journal and those the terminals saw."""
+    marks = [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
+    return marks + [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
 
 
 REFUSED = "ConnectionRefusedError"
@@ -72,8 +76,7 @@ def _refusal_marks(ctx: FleetContext, events: Iterable[EventRow]) -> list[tuple[
     """What a host that is not serving gives a terminal: its connection refused at the
     fleet's own endpoint (a wrong endpoint or a cut link says nothing about the host;
     so only when the fleet's endpoint is known), or a 96 answer."""
-    marks = [(tid, at) for tid, tid_marks in ctx.marks_by_tid.items() for at, _rc, _route in tid_marks]
-    marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event" and e.code == "host.rc.96"]
+    marks = _answered_96(ctx, events)
     if ctx.assigned_comm is not None:
         marks += [(e.tid, e.at) for e in events if e.tid and e.kind == "terminal_event"
                   and e.code == "comm.connect_failed" and e.detail.get("error") == REFUSED
