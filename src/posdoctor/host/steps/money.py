@@ -70,10 +70,9 @@ class ReadCard(Step):
         return ok(f"card {mask_pan(pan)}")
 
 
-SAME_STAN_SPACE = {"balance": ("balance", "sale", "void"), "sale": ("sale", "void", "balance"),
-                   "void": ("void", "sale", "balance"), "refund": ("refund",)}
-"""Kinds whose STANs a new request must not repeat: balance, sale and void are all 0200
-requests, so a void carrying a sale's STAN is the same message number sent again."""
+REQUEST_MTI = {"balance": "0200", "sale": "0200", "void": "0200", "refund": "0220"}
+"""A new request must not repeat the STAN of an earlier one of the same message type: a
+void carrying a sale's STAN is the same 0200 message number sent again."""
 
 
 class CheckDuplicate(Step):
@@ -82,6 +81,8 @@ class CheckDuplicate(Step):
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
+        mti = REQUEST_MTI.get(kind)
+        self.same_type = (kind,) + tuple(k for k, t in REQUEST_MTI.items() if t == mti and k != kind)
 
     async def run(self, ctx: Context, env: HostEnv) -> Outcome:
         terminal = ctx.terminal
@@ -93,7 +94,7 @@ class CheckDuplicate(Step):
             return refuse(Result.FORMAT_ERROR, f"field 60 or 4 unreadable: {exc}")
         stan = ctx.get("11") or ""
         book = env.registry.txns
-        for kind in SAME_STAN_SPACE.get(self.kind, (self.kind,)):
+        for kind in self.same_type:
             earlier = book.find(TxnKey(terminal.tid, batch, stan, kind))
             if earlier is not None:
                 return refuse(
