@@ -153,8 +153,8 @@ def reuse_stan(hit: Hit) -> None:
     """An old state restored: the STAN of the batch's last transaction comes again (the
     STANs after it may have gone to messages the host does not check for duplicates)."""
     state = hit.term.state
-    last = state.txn_log[-1].stan if state.txn_log else f"{state.stan:06d}"
-    state.stan = int(last) - 1 if int(last) > 1 else STAN_MAX  # the next STAN is `last`
+    last = int(state.txn_log[-1].stan) if state.txn_log else state.stan
+    state.stan = last - 1 if last > 1 else STAN_MAX  # the next STAN is `last` again
 
 
 register_faults(
