@@ -123,7 +123,7 @@ class SimTerminal:
     """One emulated terminal in the world (see the module docstring)."""
 
     __slots__ = ("index", "tid", "mid", "site", "app", "link", "behaviour", "causes", "powered", "tms_online",
-                 "counts", "sales", "plan", "cursor", "telemetry", "agent", "ready", "quirks")
+                 "counts", "sales", "plan", "cursor", "queued", "telemetry", "agent", "ready", "quirks")
 
     def __init__(self, index: int, tid: str, mid: str, site: int, app: PaymentApp, link: SimLink) -> None:
         self.index = index
@@ -142,6 +142,8 @@ class SimTerminal:
         """(stan, rrn, amount, card) of today's approved sales: what a void or refund names."""
         self.plan: list[tuple[float, str, Any]] = []
         self.cursor = 0
+        self.queued: tuple | None = None
+        """Its entry in the day's heap while it waits for its next action (`sim.day`)."""
         self.telemetry: Any = None
         self.agent: Any = None
         self.ready = True
