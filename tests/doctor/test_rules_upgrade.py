@@ -10,21 +10,27 @@ the host with what the upgrade left it (keys gone, settings reset, a buggy versi
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from doctorkit import PIN, DoctorSite, card, dsite, tid_of  # noqa: F401
 
 from posdoctor.doctor.diagnose import diagnose_fleet, diagnose_terminal
+from posdoctor.doctor.rules.base import UPGRADE_EFFECT
+from posdoctor.terminal.events import TerminalEvent
 from posdoctor.tms.campaign_reports import apply_upgrade_reports
+from posdoctor.tms.reports import record_report
 
 NEW = "010103"
 
 
-def report_upgrade(site: DoctorSite, n: int, *steps: tuple[str, bool, str | None], attempt: int = 1) -> None:
-    now = datetime.now(UTC)
+def report_upgrade(site: DoctorSite, n: int, *steps: tuple[str, bool, str | None], attempt: int = 1,
+                   at: datetime | None = None) -> None:
+    at = at or datetime.now(UTC)
     apply_upgrade_reports(site.store, [
         (tid_of(n), {"campaign": None, "step": step, "ok": ok, "from_version": "010000", "to_version": NEW,
-                     "reason": reason, "attempt": attempt}, now) for step, ok, reason in steps])
+                     "reason": reason, "attempt": attempt}, at) for step, ok, reason in steps])
 
 
 DONE = (("download", True, None), ("verify", True, None), ("install", True, None), ("reboot", True, None),
@@ -52,6 +58,28 @@ async def test_config_lost_right_after_an_upgrade(dsite: DoctorSite) -> None:
     assert not (await app.sale(card(), 1000, PIN)).ok
     dsite.report(4)
     assert diagnose_terminal(dsite.store, tid_of(4)).cause == "upgrade.config_lost"  # not config.wrong_host
+
+
+@pytest.mark.parametrize("terminal_says_it_reset", [True, False])
+async def test_config_lost_seen_only_hours_after_the_upgrade(dsite: DoctorSite, terminal_says_it_reset: bool) -> None:
+    """Upgraded at midday, nothing done until the evening heartbeat shows factory comm
+    settings. The terminal's own log that the package reset its settings ties them to the
+    upgrade however late they show; without it, settings first seen wrong hours later may
+    have been changed by hand since, and are not put down to the upgrade."""
+    await dsite.healthy_fleet()
+    app = await dsite.ready(4)
+    assert (await app.sale(card(), 1000, PIN)).ok
+    dsite.report(4)
+    midday = datetime.now(UTC) - UPGRADE_EFFECT - timedelta(hours=2)
+    report_upgrade(dsite, 4, *DONE, at=midday)
+    if terminal_says_it_reset:
+        reset = TerminalEvent(midday - timedelta(seconds=1), tid_of(4), "upgrade", "upgrade.reset",
+                              "升级重置了终端数据", "The upgrade reset terminal data", {"resets": ["config"]})
+        record_report(dsite.store, tid_of(4), "logs", {"events": [reset.to_json()]}, midday)
+    app.state.comm.host, app.state.comm.port = "127.0.0.1", 1  # factory defaults
+    dsite.report(4)
+    expected = "upgrade.config_lost" if terminal_says_it_reset else "config.wrong_host"
+    assert diagnose_terminal(dsite.store, tid_of(4)).cause == expected
 
 
 async def test_corrupt_download_and_incompatible_model(dsite: DoctorSite) -> None:

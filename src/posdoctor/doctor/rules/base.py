@@ -26,6 +26,9 @@ NOT_FAILURES = frozenset({"device.self_check_ok", "reversal.in_progress", "rever
                           "host.requirement"})
 FINANCIAL_ROUTES = frozenset({"sale", "void", "refund", "balance", "reversal"})
 MAX_LINES = 6
+CONNECT_CODES = ("comm.connect_failed", "comm.connect_timeout")
+UPGRADE_EFFECT = timedelta(hours=6)
+"""How long after an upgrade a newly wrong setting is put down to the upgrade."""
 
 
 def rule(*causes: str) -> Callable[[Rule], Rule]:
@@ -163,6 +166,22 @@ def self_check_faults(ev: TerminalEvidence) -> dict[str, str]:
 
 def comm_of(beat: EventRow | None) -> dict[str, Any]:
     return dict(beat.detail.get("comm") or {}) if beat else {}
+
+
+def endpoint_of(detail: dict[str, Any]) -> tuple[str, int] | None:
+    host, port = detail.get("host"), detail.get("port")
+    if not host or port in (None, ""):
+        return None
+    return str(host), int(port)
+
+
+def assigned_endpoint(ev: TerminalEvidence, fleet: FleetContext) -> tuple[str, int] | None:
+    """Where the terminal should connect: its own TMS parameter change, else the fleet's."""
+    for change in reversed(ev.tms("param_change")):
+        new = change.detail.get("new")
+        if isinstance(new, dict) and new.get("host") and new.get("port"):
+            return str(new["host"]), int(new["port"])
+    return fleet.assigned_comm
 
 
 def count_text(n: int, en: str, zh: str) -> tuple[str, str]:

@@ -9,9 +9,13 @@ from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext
 from posdoctor.doctor.records import Finding
 from posdoctor.doctor.rules.base import (
+    CONNECT_CODES,
     FINANCIAL_ROUTES,
+    UPGRADE_EFFECT,
+    assigned_endpoint,
     beat_line,
     comm_of,
+    endpoint_of,
     event_line,
     finding,
     journal_line,
@@ -23,24 +27,7 @@ from posdoctor.doctor.rules.base import (
     superseded,
 )
 
-CONNECT_CODES = ("comm.connect_failed", "comm.connect_timeout")
-UPGRADE_EFFECT = timedelta(hours=6)
 MID_IN_REASON = re.compile(r"belongs to merchant (\d+), not (\d+)")
-
-
-def _endpoint(detail: dict) -> tuple[str, int] | None:
-    host, port = detail.get("host"), detail.get("port")
-    if not host or port in (None, ""):
-        return None
-    return str(host), int(port)
-
-
-def _assigned(ev: TerminalEvidence, fleet: FleetContext) -> tuple[str, int] | None:
-    for change in reversed(ev.tms("param_change")):
-        new = change.detail.get("new")
-        if isinstance(new, dict) and new.get("host") and new.get("port"):
-            return str(new["host"]), int(new["port"])
-    return fleet.assigned_comm
 
 
 def _after_upgrade(ev: TerminalEvidence, at) -> bool:  # noqa: ANN001
@@ -50,13 +37,13 @@ def _after_upgrade(ev: TerminalEvidence, at) -> bool:  # noqa: ANN001
 
 @rule("config.wrong_host")
 def wrong_host(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    assigned = _assigned(ev, fleet)
+    assigned = assigned_endpoint(ev, fleet)
     if assigned is None:
         return []
     fails = outside_fleet(ev.terminal_events(*CONNECT_CODES), fleet, ev.tid)
-    wrong = [e for e in fails if _endpoint(e.detail) not in (None, assigned)]
+    wrong = [e for e in fails if endpoint_of(e.detail) not in (None, assigned)]
     beat = ev.last_heartbeat()
-    configured = _endpoint(comm_of(beat))
+    configured = endpoint_of(comm_of(beat))
     beat_wrong = configured is not None and configured != assigned
     if not wrong and not beat_wrong:
         return []

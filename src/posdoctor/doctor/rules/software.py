@@ -8,9 +8,13 @@ from posdoctor.doctor.evidence import TerminalEvidence
 from posdoctor.doctor.fleet import FleetContext, VersionStats
 from posdoctor.doctor.records import EventRow, Finding, Line
 from posdoctor.doctor.rules.base import (
+    CONNECT_CODES,
+    UPGRADE_EFFECT,
     after,
+    assigned_endpoint,
     beat_line,
     comm_of,
+    endpoint_of,
     event_line,
     failure_events,
     finding,
@@ -18,9 +22,10 @@ from posdoctor.doctor.rules.base import (
     last_upgrade,
     note,
     rule,
+    upgrades_done,
 )
 
-AFTER_UPGRADE = timedelta(hours=6)
+RESET_EVENT = "upgrade.reset"
 CHECKSUM_WORDS = ("checksum", "sha256", "signature", "corrupt", "truncated", "hash", "digest", "size")
 MODEL_WORDS = ("model", "incompatible", "unsupported", "hardware")
 
@@ -101,31 +106,52 @@ def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
 
 @rule("upgrade.config_lost")
 def config_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    upgrade = last_upgrade(ev)
-    if upgrade is None:
+    done = upgrades_done(ev)
+    if not done:
         return []
-    beats = after(ev.heartbeats(), upgrade.at, AFTER_UPGRADE)
-    lines: list[Line] = []
-    for beat in beats[-1:]:
-        comm = comm_of(beat)
-        endpoint = (str(comm.get("host")), int(comm.get("port") or 0)) if comm.get("host") else None
-        if fleet.assigned_comm and endpoint and endpoint != fleet.assigned_comm:
-            lines.append(beat_line(beat, f"after the upgrade the terminal uses {endpoint[0]}:{endpoint[1]} "
-                                         f"instead of {fleet.assigned_comm[0]}:{fleet.assigned_comm[1]}",
-                                   f"升级后终端使用{endpoint[0]}:{endpoint[1]}, 应为{fleet.assigned_comm[0]}:{fleet.assigned_comm[1]}"))
-        tpdu = str(comm.get("tpdu") or "").upper()
-        if fleet.assigned_tpdu and tpdu and tpdu != fleet.assigned_tpdu:
-            lines.append(beat_line(beat, f"after the upgrade TPDU {tpdu}", f"升级后TPDU为{tpdu}"))
-        if beat.detail.get("params_version") in ("", None, "0", "default") and "params_version" in beat.detail:
-            lines.append(beat_line(beat, "after the upgrade the parameters are empty", "升级后参数为空"))
-    checks = [e for e in after(ev.self_checks(), upgrade.at, AFTER_UPGRADE)
+    upgrade, assigned, reset = done[-1], assigned_endpoint(ev, fleet), _settings_reset(ev, done)
+    lines = [event_line(e) for e in reset[-1:]]
+    seen_at = []  # when each sign of lost settings showed
+    for beat in after(ev.heartbeats(), upgrade.at)[-1:]:
+        wrong = _beat_settings_lost(beat, assigned, fleet.assigned_tpdu)
+        lines += wrong
+        seen_at += [beat.at] if wrong else []
+    refused = [e for e in after(ev.terminal_events(*CONNECT_CODES), upgrade.at)
+               if assigned and endpoint_of(e.detail) not in (None, assigned)]
+    lines += [event_line(e) for e in refused[:1]]
+    seen_at += [e.at for e in refused[:1]]
+    checks = [e for e in after(ev.self_checks(), upgrade.at)
               if e.detail.get("params") in ("unreadable", "inconsistent", "missing", "empty")]
     lines += [note(e.at, f"self-check after the upgrade: parameters {e.detail.get('params')}",
                    f"升级后自检: 参数{e.detail.get('params')}") for e in checks]
-    if not lines:
-        return []
+    seen_at += [e.at for e in checks[:1]]
+    if not seen_at or (not reset and min(seen_at) - upgrade.at > UPGRADE_EFFECT):
+        return []  # nothing wrong, or first seen long after the upgrade without the terminal saying it reset
     return [finding("upgrade.config_lost", 0.9, [event_line(upgrade), *lines], signals={"comm.endpoint", "params"},
                     specificity=0.85)]
+
+
+def _settings_reset(ev: TerminalEvidence, done: list[EventRow]) -> list[EventRow]:
+    """The terminal's own events saying the last upgrade's package reset its settings."""
+    previous = done[-2].at if len(done) > 1 else None
+    return [e for e in ev.terminal_events(RESET_EVENT) if (previous is None or e.at > previous)
+            and e.at <= done[-1].at and set(e.detail.get("resets") or ()) & {"config", "params"}]
+
+
+def _beat_settings_lost(beat: EventRow, assigned: tuple[str, int] | None, tpdu_assigned: str | None) -> list[Line]:
+    comm = comm_of(beat)
+    lines = []
+    endpoint = endpoint_of(comm)
+    if assigned and endpoint and endpoint != assigned:
+        lines.append(beat_line(beat, f"after the upgrade the terminal uses {endpoint[0]}:{endpoint[1]} "
+                                     f"instead of {assigned[0]}:{assigned[1]}",
+                               f"升级后终端使用{endpoint[0]}:{endpoint[1]}, 应为{assigned[0]}:{assigned[1]}"))
+    tpdu = str(comm.get("tpdu") or "").upper()
+    if tpdu_assigned and tpdu and tpdu != tpdu_assigned:
+        lines.append(beat_line(beat, f"after the upgrade TPDU {tpdu}", f"升级后TPDU为{tpdu}"))
+    if beat.detail.get("params_version") in ("", None, "0", "default") and "params_version" in beat.detail:
+        lines.append(beat_line(beat, "after the upgrade the parameters are empty", "升级后参数为空"))
+    return lines
 
 
 @rule("upgrade.keys_lost")
@@ -133,8 +159,8 @@ def keys_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     upgrade = last_upgrade(ev)
     if upgrade is None:
         return []
-    events = after(ev.terminal_events("keys.no_tmk", "keys.unreadable"), upgrade.at, AFTER_UPGRADE)
-    checks = [e for e in after(ev.self_checks(), upgrade.at, AFTER_UPGRADE) if e.detail.get("keys") in ("missing", "unreadable")]
+    events = after(ev.terminal_events("keys.no_tmk", "keys.unreadable"), upgrade.at, UPGRADE_EFFECT)
+    checks = [e for e in after(ev.self_checks(), upgrade.at, UPGRADE_EFFECT) if e.detail.get("keys") in ("missing", "unreadable")]
     if not events and not checks:
         return []
     lines = [event_line(upgrade)] + [event_line(e) for e in events] + [
