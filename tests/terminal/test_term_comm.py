@@ -129,3 +129,25 @@ async def test_balance_over_a_good_link(scripted: Start) -> None:
     assert outcome.ok and outcome.balance == 12345
     request = host.requests[0]
     assert request["t"] == "0200" and request["3"] == "310000" and len(request["52"]) == 16
+
+
+LONG_S = 60.0  # a timer these tests would notice sitting out (the test run would stall)
+
+
+@pytest.mark.parametrize("at_once", [True, False])
+async def test_certain_timeouts_can_end_at_once(scripted: Start, at_once: bool) -> None:
+    """The simulator's links end a wait that can only time out at once; the terminal
+    reports exactly what it reports after sitting out the timer."""
+    import asyncio
+
+    host = await scripted(lambda request: Reply(answer(request)))
+    outcomes = []
+    for conditions in (LinkConditions(loss=1.0), LinkConditions(drop_answers=1), LinkConditions(blackhole=True)):
+        conditions.certain_timeouts_at_once = at_once
+        app = make_app(host.port, conditions=conditions)
+        app.state.comm.receive_timeout_s = app.state.comm.connect_timeout_s = LONG_S if at_once else 0.05
+        async with asyncio.timeout(LONG_S / 2):
+            outcome = await app.echo()
+        outcomes.append((outcome.code, outcome.events[-1].detail.get("timeout_s") == (LONG_S if at_once else 0.05)))
+    assert outcomes == [("comm.receive_failed", True), ("comm.receive_failed", True), ("comm.connect_timeout", True)]
+    assert len(host.requests) == 1  # the lost request never arrived; the dropped answer's request did

@@ -200,6 +200,6 @@ def new_terminal(index: int, tid: str, mid: str, site: int, *, clock, listeners,
     device = Device(state.serial, model, state.firmware_version)
     if model == MPOS_MODEL and hasattr(device, "bt_paired"):
         device.bt_paired = True
-    link = SimLink(LinkConditions(rng=rng))
+    link = SimLink(LinkConditions(rng=rng, certain_timeouts_at_once=True))
     app = PaymentApp(state, device, link=link, persist=None, clock=clock, listeners=listeners)
     return SimTerminal(index, tid, mid, site, app, link)

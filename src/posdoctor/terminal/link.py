@@ -78,16 +78,23 @@ class LinkConditions:
     drop_answers: int = 0
     """The next N answers the host sends are lost on the way back."""
     rng: random.Random = field(default_factory=random.Random)
+    certain_timeouts_at_once: bool = False
+    """A wait that can only end in a timeout (a lost request, a dropped answer, a connect
+    into a black hole) raises `TimeoutError` at once instead of sitting out the timer. For
+    the simulator, whose clock does not move during real waits: the evidence is the same,
+    without seconds of real time per lost frame."""
 
 
 class TcpConnection:
-    __slots__ = ("reader", "writer", "conditions")
+    __slots__ = ("reader", "writer", "conditions", "last_lost")
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                  conditions: LinkConditions) -> None:
         self.reader = reader
         self.writer = writer
         self.conditions = conditions
+        self.last_lost = False
+        """The last request never reached the host."""
 
     async def send_frame(self, frame: bytes) -> None:
         conditions = self.conditions
@@ -95,17 +102,23 @@ class TcpConnection:
             raise LinkDown("link went down")
         if conditions.delay_s:
             await asyncio.sleep(conditions.delay_s)
-        if conditions.loss and conditions.rng.random() < conditions.loss:
+        self.last_lost = bool(conditions.loss) and conditions.rng.random() < conditions.loss
+        if self.last_lost:
             return  # lost on the way: the host never sees it
         self.writer.write(frame)
         await self.writer.drain()
 
     async def receive_frame(self, max_frame: int, timeout: float) -> bytes:
+        at_once = self.conditions.certain_timeouts_at_once
+        if at_once and self.last_lost:
+            raise TimeoutError
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             payload = await self._read_one(max_frame, deadline)
             if self.conditions.drop_answers > 0:
                 self.conditions.drop_answers -= 1
+                if at_once:
+                    raise TimeoutError
                 continue  # lost on the way back: keep waiting, as the terminal would
             if self.conditions.delay_s:
                 await asyncio.sleep(self.conditions.delay_s)
@@ -163,6 +176,8 @@ class TcpLink:
         if conditions.down:
             raise LinkDown("no network link")
         if conditions.blackhole:
+            if conditions.certain_timeouts_at_once:
+                raise TimeoutError
             await asyncio.Event().wait()  # never completes; the caller's timeout ends it
         if conditions.delay_s:
             await asyncio.sleep(conditions.delay_s)
