@@ -149,3 +149,22 @@ async def test_pan_is_never_in_the_evidence_text(dsite: DoctorSite) -> None:
     text = json.dumps(diagnosis.to_json(), ensure_ascii=False)
     assert diagnosis.top.evidence and tid_of(1) in text  # type: ignore[union-attr]
     assert PAN not in text
+
+
+async def test_a_sale_before_signing_in_put_right_at_the_counter_is_not_a_failure(dsite: DoctorSite) -> None:
+    """The terminal asked for a sign-in, the merchant signed in and the next sale went
+    through: the doctor still names it when asked, but the terminal is not failing."""
+    from posdoctor.doctor.diagnose import diagnose_terminal
+
+    await dsite.healthy_fleet()
+    app = await dsite.initialised(4)
+    assert not (await app.sale(card(), 1000, PIN)).ok
+    assert (await app.sign_in()).ok
+    dsite.report(4)
+    before = diagnose_terminal(dsite.store, tid_of(4))
+    assert (before.cause, before.failing) == ("op.not_signed_in", True)  # signed in, nothing paid yet
+    assert (await app.sale(card(), 1000, PIN)).ok
+    dsite.report(4)
+    after = diagnose_terminal(dsite.store, tid_of(4))
+    assert (after.cause, after.failing, after.top.resolved) == ("op.not_signed_in", False, True)
+    assert "payments approved since" in after.top.evidence[-1].en

@@ -54,7 +54,8 @@ class Diagnosis:
     @property
     def failing(self) -> bool:
         top = self.top
-        return top is not None and top.cause not in NOT_FAILING and (top.cause == UNKNOWN or top.confidence >= FAILING_AT)
+        return top is not None and top.cause not in NOT_FAILING and not top.resolved and \
+            (top.cause == UNKNOWN or top.confidence >= FAILING_AT)
 
     def to_json(self, lang: str | None = None) -> dict[str, Any]:
         from posdoctor.doctor.fixes import fix_json  # fixes import the diagnosis
@@ -74,6 +75,7 @@ def _finding_json(tid: str, f: Finding, lang: str | None, fix_json: Callable[...
         "remedy": remedy_json(f.cause, lang),
         "fix": fix_json(tid, f.cause),
         "fleet": f.cause in FLEET_CAUSES,
+        "resolved": f.resolved,
     }
 
 

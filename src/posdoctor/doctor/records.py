@@ -105,6 +105,9 @@ class Finding:
     fleet: bool = False
     at: datetime | None = None
     collect: list[Line] = field(default_factory=list)
+    resolved: bool = False
+    """What it explains was put right since (the merchant signed in and paid): named when
+    asked about the terminal, not counted as failing."""
 
     def latest(self) -> datetime | None:
         times = [ln.at for ln in self.evidence if ln.at is not None]

@@ -45,7 +45,7 @@ def covered_causes() -> set[str]:
 
 
 def finding(cause: str, confidence: float, lines: Iterable[Line], *, signals: Iterable[str] = (),
-            specificity: float = 0.5, collect: Sequence[Line] = ()) -> Finding:
+            specificity: float = 0.5, collect: Sequence[Line] = (), resolved: bool = False) -> Finding:
     entry = get_cause(cause)
     evidence = _collapse(lines)
     if len(evidence) > MAX_LINES:  # keep the explanations (no time), shorten the timed records
@@ -56,7 +56,7 @@ def finding(cause: str, confidence: float, lines: Iterable[Line], *, signals: It
         evidence = timed[:keep] + ([line(None, f"... and {extra} more like these", f"……另有{extra}条类似记录")]
                                    if extra > 0 else []) + notes
     return Finding(cause, round(min(max(confidence, 0.0), 1.0), 3), evidence, list(entry.symptoms),
-                   frozenset(signals), specificity, entry.fleet, collect=list(collect))
+                   frozenset(signals), specificity, entry.fleet, collect=list(collect), resolved=resolved)
 
 
 def is_failure(e: EventRow) -> bool:
