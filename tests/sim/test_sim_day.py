@@ -130,3 +130,24 @@ async def test_an_action_a_fleet_action_adds_runs_at_its_own_time(monkeypatch: p
     power_ons = [at for _tid, name, at in started if name == "power_on"]
     assert all(14 * 3600.0 + 60 <= at < 14 * 3600.0 + 60 + day_module.LOOKAHEAD_S for at in power_ons)
     assert day.actions == 6 and day.done_terminals == 2
+
+
+async def test_a_terminal_whose_power_went_off_during_its_action_uploads_nothing() -> None:
+    """The power was cut while the action ran (another terminal's strike): no upload is
+    tried, so no "cannot reach the TMS" lands in the log of a terminal without power."""
+    from posdoctor.sim.actions import upload_logs
+
+    tried: list[str] = []
+
+    class Telemetry:
+        async def upload_logs(self, client: object) -> int:
+            tried.append("upload")
+            return 0
+
+    world = SimpleNamespace(tms_client=lambda term: None)
+    term = SimpleNamespace(telemetry=Telemetry(), powered=False, state=SimpleNamespace(events=[]))
+    await upload_logs(world, term)
+    assert tried == []
+    term.powered = True
+    await upload_logs(world, term)
+    assert tried == ["upload"]

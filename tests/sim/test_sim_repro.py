@@ -80,3 +80,33 @@ def test_memory_bench_runs_small(tmp_path: Path) -> None:
     data = json.loads(done.stdout.strip().splitlines()[-1])
     assert data["terminals"] == 4 and data["peak_mb"] >= data["baseline_mb"] > 0
     assert data["txns"] > 0 and "per_terminal_kb" in data
+
+
+def test_a_site_power_cut_strikes_and_ends_on_time_for_every_terminal(tmp_path: Path) -> None:
+    """A small fleet (fewer terminals than workers): the cut strikes at its planned time,
+    not when the busiest terminal's day has run ahead; every terminal starts up again
+    (self-check) right after the power returns; nothing is logged while the power is off."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+
+    from posdoctor.store.models import Event
+    from simkit import open_result_store
+
+    result = simulate(tmp_path, 10, ["hw.power@10000003#1"], seed=2)
+    injection = result.injections[0]
+    planned = datetime.strptime(injection.at, "%H:%M")
+    struck = datetime.strptime(injection.detail["struck_at"], "%H:%M:%S")
+    assert timedelta(0) <= struck - planned < timedelta(minutes=2), (injection.at, injection.detail)
+    store = open_result_store(result, tmp_path)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(Event.tid, Event.at, Event.kind, Event.code)).all()
+    store.engine.dispose()
+    assert not [row for row in rows if row.code == "tms.unreachable"], "a terminal logged while its power was off"
+    restarts = {}
+    for tid, at, kind, _code in rows:
+        if kind == "self_check":
+            restarts.setdefault(tid, []).append(at)
+    back = [sorted(ats)[1] for ats in restarts.values() if len(ats) > 1]  # the power-on after the morning's
+    assert len(back) == 10, restarts
+    assert max(back) - min(back) < timedelta(minutes=2), back  # all together, a minute after the power returns

@@ -53,7 +53,7 @@ def _record(term: SimTerminal, op: str, outcome: Outcome) -> Outcome:
 
 
 async def upload_logs(world: Any, term: SimTerminal) -> None:
-    if term.telemetry is None:
+    if term.telemetry is None or not term.powered:  # the power went off during the action
         return
     sent = await term.telemetry.upload_logs(world.tms_client(term))
     if sent is not None and len(term.state.events) > LOG_KEEP:
