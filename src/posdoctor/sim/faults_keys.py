@@ -144,6 +144,7 @@ def unstable_link(hit: Hit) -> None:
     conditions.rng = random.Random(hit.rng.getrandbits(32))
     conditions.loss = (0.35, 0.5, 0.25)[hit.variant % 3]
     conditions.delay_s = (0.05, 0.2, 0.1)[hit.variant % 3]
+    conditions.drop_answers = 1  # at least one loss: at 25% a day of ten requests misses them all one time in 18
     device = term.device
     if hasattr(device, "signal_dbm"):
         device.signal_dbm = -104 - hit.variant
