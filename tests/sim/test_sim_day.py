@@ -54,7 +54,8 @@ async def test_a_fleet_action_runs_alone_between_the_actions_before_and_after_it
     assert day.actions == 3 and world.clock.offset >= 160.0
 
 
-async def test_terminals_still_work_side_by_side_between_fleet_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+def _count_overlap(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Slow actions that count how many run at once (``most``)."""
     running = {"now": 0, "most": 0}
 
     async def action(world, term, name, arg) -> None:  # noqa: ANN001
@@ -64,6 +65,11 @@ async def test_terminals_still_work_side_by_side_between_fleet_actions(monkeypat
         running["now"] -= 1
 
     monkeypatch.setattr(day_module, "run_action", action)
+    return running
+
+
+async def test_terminals_still_work_side_by_side_between_fleet_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    running = _count_overlap(monkeypatch)
     world = _world([[(10.0 + i, "sale", None)] for i in range(6)])
     day = Day(world, concurrency=4)
     day.push_fleet(500.0, lambda: None)
@@ -91,15 +97,7 @@ async def test_the_clock_does_not_run_ahead_of_a_small_fleet(monkeypatch: pytest
 
 
 async def test_actions_due_close_together_still_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
-    running = {"now": 0, "most": 0}
-
-    async def action(world, term, name, arg) -> None:  # noqa: ANN001
-        running["now"] += 1
-        running["most"] = max(running["most"], running["now"])
-        await asyncio.sleep(SLOW_S)
-        running["now"] -= 1
-
-    monkeypatch.setattr(day_module, "run_action", action)
+    running = _count_overlap(monkeypatch)
     spread = day_module.LOOKAHEAD_S * 0.6
     world = _world([[(1000.0 + spread * i, "sale", None)] for i in range(3)])
     day = Day(world, concurrency=4)
