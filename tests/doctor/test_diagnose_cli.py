@@ -86,3 +86,23 @@ async def test_bad_input_is_a_clear_error(dsite: DoctorSite) -> None:
     assert code == 2
     code, out = run("fix", "99999999", "--json", "--db", url)
     assert code == 3
+
+
+async def test_a_trouble_put_right_since_is_shown_as_such_and_left_out_of_the_fleet(dsite: DoctorSite) -> None:
+    from doctorkit import PIN, card
+
+    await dsite.healthy_fleet()
+    app = await dsite.initialised(4)
+    assert not (await app.sale(card(), 1000, PIN)).ok  # 请签到后再做交易
+    assert (await app.sign_in()).ok and (await app.sale(card(), 1000, PIN)).ok
+    dsite.report(4)
+    url = str(dsite.store.engine.url)
+    code, out = run("diagnose", tid_of(4), "--json", "--db", url)
+    top = json.loads(out)["findings"][0]
+    assert code == 0 and (top["cause"], top["resolved"]) == ("op.not_signed_in", True)
+    code, zh = run("diagnose", tid_of(4), "--db", url)
+    assert code == 0 and "已当场解决" in zh
+    code, en = run("diagnose", tid_of(4), "--lang", "en", "--db", url)
+    assert code == 0 and "put right since; working now" in en
+    code, fleet = run("diagnose", "--fleet", "--json", "--db", url)
+    assert code == 0 and tid_of(4) not in [t["terminal"] for t in json.loads(fleet)["terminals"]]

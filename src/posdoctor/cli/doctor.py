@@ -112,6 +112,8 @@ def show_diagnosis(console: Console, data: dict[str, Any], lang: str) -> None:
     top = findings[0]
     title = f"{'终端' if lang == 'zh' else 'Terminal'} {tid}" + (f" — {symptoms}" if symptoms else "")
     body = [f"[bold]{_cause_name(top['cause'], lang)}[/] ({top['cause']}, {top['confidence']:.0%})"]
+    if top.get("resolved"):
+        body.append("[green]" + ("已当场解决, 目前正常" if lang == "zh" else "put right since; working now") + "[/]")
     remedy = top.get("remedy") or {}
     explanation = _text(remedy.get("explanation"), lang)
     if explanation:
