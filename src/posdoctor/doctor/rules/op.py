@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from posdoctor.doctor.evidence import TerminalEvidence
-from posdoctor.doctor.fleet import FleetContext
+from posdoctor.doctor.fleet import PAYMENT_ROUTES, FleetContext
 from posdoctor.doctor.records import Finding
 from posdoctor.doctor.rules.base import beat_line, event_line, failure_events, finding, note, rule
 
-PAYMENTS = ("sale", "void", "refund", "balance")
 BT_CODES = ("bt.pairing_failed", "device.bluetooth", "bluetooth.pairing_failed", "mpos.pairing_failed")
 
 
@@ -33,13 +32,11 @@ def not_signed_in(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         return [finding("op.not_signed_in", 0.35, lines, signals={"local.signin"}, specificity=0.3)]
     if signed is None:
         lines.append(note(None, "no approved sign-in from this terminal in the window", "时间窗内该终端没有成功签到"))
-    elif signed.at > events[-1].at:
-        if any(r.at > signed.at and r.rc == "00" and r.route in PAYMENTS for r in ev.journal):
-            # signed in at the counter and paid since: put right on the spot, not failing now
-            lines.append(note(signed.at, "signed in afterwards; payments approved since",
-                              "随后已签到, 此后交易成功"))
-            return [finding("op.not_signed_in", 0.5, lines, signals={"local.signin"}, specificity=0.6, resolved=True)]
-        return [finding("op.not_signed_in", 0.5, lines, signals={"local.signin"}, specificity=0.6)]
+    elif signed.at > events[-1].at:  # signed in afterwards; paid since means put right on the spot
+        paid = any(r.at > signed.at and r.rc == "00" and r.route in PAYMENT_ROUTES for r in ev.journal)
+        if paid:
+            lines.append(note(signed.at, "signed in afterwards; payments approved since", "随后已签到, 此后交易成功"))
+        return [finding("op.not_signed_in", 0.5, lines, signals={"local.signin"}, specificity=0.6, resolved=paid)]
     return [finding("op.not_signed_in", 0.88, lines, signals={"local.signin"}, specificity=0.75)]
 
 
