@@ -68,15 +68,18 @@ async def test_config_lost_seen_only_hours_after_the_upgrade(dsite: DoctorSite, 
     have been changed by hand since, and are not put down to the upgrade."""
     await dsite.healthy_fleet()
     app = await dsite.ready(4)
-    assert (await app.sale(card(), 1000, PIN)).ok
-    dsite.report(4)
     midday = datetime.now(UTC) - UPGRADE_EFFECT - timedelta(hours=2)
+    dsite.host.clock = lambda: midday - timedelta(hours=1)  # the host stamps a morning sale
+    assert (await app.sale(card(), 1000, PIN)).ok
+    dsite.host.clock = lambda: datetime.now(UTC)
+    dsite.report(4)
     report_upgrade(dsite, 4, *DONE, at=midday)
     if terminal_says_it_reset:
         reset = TerminalEvent(midday - timedelta(seconds=1), tid_of(4), "upgrade", "upgrade.reset",
                               "升级重置了终端数据", "The upgrade reset terminal data", {"resets": ["config"]})
         record_report(dsite.store, tid_of(4), "logs", {"events": [reset.to_json()]}, midday)
     app.state.comm.host, app.state.comm.port = "127.0.0.1", 1  # factory defaults
+    assert not (await app.sale(card(), 1000, PIN)).ok  # refused at the wrong endpoint, hours after
     dsite.report(4)
     expected = "upgrade.config_lost" if terminal_says_it_reset else "config.wrong_host"
     assert diagnose_terminal(dsite.store, tid_of(4)).cause == expected

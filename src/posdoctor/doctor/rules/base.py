@@ -134,6 +134,29 @@ def last_upgrade(ev: TerminalEvidence) -> EventRow | None:
     return done[-1] if done else None
 
 
+RESET_EVENT = "upgrade.reset"
+
+
+def settings_reset(ev: TerminalEvidence) -> list[EventRow]:
+    """The terminal's own events saying its last upgrade's package reset its settings."""
+    done = upgrades_done(ev)
+    if not done:
+        return []
+    previous = done[-2].at if len(done) > 1 else None
+    return [e for e in ev.terminal_events(RESET_EVENT) if (previous is None or e.at > previous)
+            and e.at <= done[-1].at and set(e.detail.get("resets") or ()) & {"config", "params"}]
+
+
+def upgrade_explains(ev: TerminalEvidence, first_wrong: datetime) -> bool:
+    """Settings first seen wrong at `first_wrong` are put down to the last upgrade: within
+    UPGRADE_EFFECT of it, or any time after it when the terminal logged that the package
+    reset its settings (that holds until they are set again)."""
+    upgrade = last_upgrade(ev)
+    if upgrade is None or first_wrong < upgrade.at:
+        return False
+    return first_wrong - upgrade.at <= UPGRADE_EFFECT or bool(settings_reset(ev))
+
+
 def after(rows: Iterable[Any], at: datetime | None, within: timedelta | None = None) -> list[Any]:
     if at is None:
         return []

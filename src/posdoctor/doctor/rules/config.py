@@ -25,14 +25,10 @@ from posdoctor.doctor.rules.base import (
     failure_events,
     rule,
     superseded,
+    upgrade_explains,
 )
 
 MID_IN_REASON = re.compile(r"belongs to merchant (\d+), not (\d+)")
-
-
-def _after_upgrade(ev: TerminalEvidence, at) -> bool:  # noqa: ANN001
-    upgrade = last_upgrade(ev)
-    return upgrade is not None and upgrade.at <= at <= upgrade.at + UPGRADE_EFFECT
 
 
 @rule("config.wrong_host")
@@ -49,8 +45,7 @@ def wrong_host(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
         return []
     upgrade = last_upgrade(ev)
     first = min([e.at for e in wrong] + ([beat.at] if beat_wrong else []))  # type: ignore[union-attr]
-    if upgrade is not None and first >= upgrade.at and _after_upgrade(ev, first) and \
-            any(r.rc == "00" and r.at < upgrade.at for r in ev.journal):
+    if upgrade is not None and upgrade_explains(ev, first) and any(r.rc == "00" and r.at < upgrade.at for r in ev.journal):
         return []  # it worked before the upgrade: upgrade.config_lost explains it
     lines = [event_line(e) for e in wrong]
     if beat_wrong:
@@ -74,8 +69,8 @@ def wrong_tpdu(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     silent = ev.terminal_events("comm.receive_failed", "comm.receive_error", "comm.unpack_error")
     if not host_side and not differs:
         return []
-    if differs and _after_upgrade(ev, beat.at):  # type: ignore[union-attr]
-        return []
+    if differs and upgrade_explains(ev, beat.at):  # type: ignore[union-attr]
+        return []  # upgrade.config_lost
     lines = [event_line(e) for e in host_side]
     if differs:
         lines.append(beat_line(beat, f"TPDU {tpdu}, the fleet uses {fleet.assigned_tpdu}",  # type: ignore[arg-type]
@@ -139,7 +134,8 @@ def tmk_missing(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     host = [r for r in ev.answers("A7") if "no TMK" in r.refusal_reason() or "no transport key" in r.refusal_reason()]
     if not events and not checks and not host:
         return []
-    if any(_after_upgrade(ev, e.at) for e in events + checks):
+    upgrade = last_upgrade(ev)
+    if upgrade is not None and any(upgrade.at <= e.at <= upgrade.at + UPGRADE_EFFECT for e in events + checks):
         return []  # upgrade.keys_lost
     if ev.terminal_events("device.tamper"):
         return []  # hw.tamper wiped them
@@ -229,7 +225,7 @@ def params_corrupt(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
     storage_bad = any((e.detail.get("peripherals") or {}).get("storage") not in (None, "ok") for e in bad)
     if storage_bad:
         return []  # hw.storage
-    if _after_upgrade(ev, bad[-1].at):
+    if upgrade_explains(ev, bad[-1].at):
         return []  # upgrade.config_lost
     lines = [note(e.at, f"self-check: parameters {e.detail.get('params')}, storage ok",
                   f"自检: 参数{e.detail.get('params')}, 存储正常") for e in bad]

@@ -22,10 +22,10 @@ from posdoctor.doctor.rules.base import (
     last_upgrade,
     note,
     rule,
-    upgrades_done,
+    settings_reset,
+    upgrade_explains,
 )
 
-RESET_EVENT = "upgrade.reset"
 CHECKSUM_WORDS = ("checksum", "sha256", "signature", "corrupt", "truncated", "hash", "digest", "size")
 MODEL_WORDS = ("model", "incompatible", "unsupported", "hardware")
 
@@ -106,36 +106,29 @@ def firmware_defect(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
 
 @rule("upgrade.config_lost")
 def config_lost(ev: TerminalEvidence, fleet: FleetContext) -> list[Finding]:
-    done = upgrades_done(ev)
-    if not done:
+    upgrade = last_upgrade(ev)
+    if upgrade is None:
         return []
-    upgrade, assigned, reset = done[-1], assigned_endpoint(ev, fleet), _settings_reset(ev, done)
-    lines = [event_line(e) for e in reset[-1:]]
+    assigned = assigned_endpoint(ev, fleet)
+    lines = [event_line(e) for e in settings_reset(ev)[-1:]]
     seen_at = []  # when each sign of lost settings showed
     for beat in after(ev.heartbeats(), upgrade.at)[-1:]:
         wrong = _beat_settings_lost(beat, assigned, fleet.assigned_tpdu)
         lines += wrong
         seen_at += [beat.at] if wrong else []
-    refused = [e for e in after(ev.terminal_events(*CONNECT_CODES), upgrade.at)
-               if assigned and endpoint_of(e.detail) not in (None, assigned)]
-    lines += [event_line(e) for e in refused[:1]]
-    seen_at += [e.at for e in refused[:1]]
+    misdirected = [e for e in after(ev.terminal_events(*CONNECT_CODES), upgrade.at)
+                   if assigned and endpoint_of(e.detail) not in (None, assigned)]
+    lines += [event_line(e) for e in misdirected[:1]]
+    seen_at += [e.at for e in misdirected[:1]]
     checks = [e for e in after(ev.self_checks(), upgrade.at)
               if e.detail.get("params") in ("unreadable", "inconsistent", "missing", "empty")]
     lines += [note(e.at, f"self-check after the upgrade: parameters {e.detail.get('params')}",
                    f"升级后自检: 参数{e.detail.get('params')}") for e in checks]
     seen_at += [e.at for e in checks[:1]]
-    if not seen_at or (not reset and min(seen_at) - upgrade.at > UPGRADE_EFFECT):
-        return []  # nothing wrong, or first seen long after the upgrade without the terminal saying it reset
+    if not seen_at or not upgrade_explains(ev, min(seen_at)):
+        return []
     return [finding("upgrade.config_lost", 0.9, [event_line(upgrade), *lines], signals={"comm.endpoint", "params"},
                     specificity=0.85)]
-
-
-def _settings_reset(ev: TerminalEvidence, done: list[EventRow]) -> list[EventRow]:
-    """The terminal's own events saying the last upgrade's package reset its settings."""
-    previous = done[-2].at if len(done) > 1 else None
-    return [e for e in ev.terminal_events(RESET_EVENT) if (previous is None or e.at > previous)
-            and e.at <= done[-1].at and set(e.detail.get("resets") or ()) & {"config", "params"}]
 
 
 def _beat_settings_lost(beat: EventRow, assigned: tuple[str, int] | None, tpdu_assigned: str | None) -> list[Line]:
